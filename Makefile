@@ -1,0 +1,65 @@
+# kubedr.etcd — everyday commands. Run as root on Debian (the lab needs
+# namespaces, mounts and sshd). `make help` lists the targets.
+
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+MASTERS  ?= 3
+ETCD_VERSION ?= 3.4
+PYTEST_ARGS ?=
+LAB      := $(BIN)/python -m tests.lab
+
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help deps venv lint unit integration test demo lab-up lab-down lab-status build clean
+
+help:
+	@echo "make demo         bring up the lab, seed it, run the collection against it"
+	@echo "make test         lint, unit and integration tests (brings labs up and down)"
+	@echo "make lab-up       lab of MASTERS=$(MASTERS) masters on etcd ETCD_VERSION=$(ETCD_VERSION)"
+	@echo "make lab-down     remove everything the lab made"
+	@echo "make lab-status   masters, pods and etcd health"
+	@echo "make build        build the collection tarball"
+
+deps:
+	@bash tests/lab/install-deps.sh
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/ansible-lint --offline -q
+
+unit: venv
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: deps venv
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test: deps venv lint
+	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
+
+lab-up: deps venv
+	$(LAB) up --masters $(MASTERS) --etcd $(ETCD_VERSION)
+
+lab-down: venv
+	$(LAB) down
+
+lab-status: venv
+	$(LAB) status
+
+demo: deps venv
+	bash tests/lab/demo.sh
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+clean: lab-down
+	rm -rf build .pytest_cache .ruff_cache

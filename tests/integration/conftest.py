@@ -1,0 +1,155 @@
+"""Fixtures for the integration tests: labs of real masters, and a way to run
+the real ansible-playbook against them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.lab import lab as L
+
+ROOT = L.ROOT
+BIN = Path(sys.executable).parent
+
+
+def _require_lab_host():
+    if os.geteuid() != 0:
+        pytest.skip("integration tests need root (namespaces, mounts, sshd)")
+    try:
+        L.check_host("3.4")
+    except L.LabError as exc:
+        pytest.fail(f"{exc}\nrun `make deps` (tests/lab/install-deps.sh) first")
+
+
+class LabHandle:
+    """A running lab plus helpers that go through the same doors users do."""
+
+    def __init__(self, lab: L.Lab):
+        self.lab = lab
+
+    def __getattr__(self, name):
+        return getattr(self.lab, name)
+
+    @property
+    def inventory(self):
+        return self.lab.inventory
+
+    def cli(self, *args, check=True, timeout=600):
+        proc = subprocess.run([sys.executable, "-m", "tests.lab", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"lab {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def digest(self):
+        return json.loads(self.cli("digest").stdout)
+
+    def sh(self, host, script, check=True):
+        """Run a shell script inside a master's namespaces (not over SSH)."""
+        proc = subprocess.run(self.lab.exec_argv(host, "sh", "-c", script),
+                              capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{host}: {script!r} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def ansible_playbook(self, playbook, *args, check=False, inventory=None):
+        return run_ansible("ansible-playbook", playbook, "-i", inventory or self.inventory,
+                           *args, check=check)
+
+    def wait(self, what, predicate, timeout=60):
+        return L.wait_for(what, lambda: (bool(predicate()), None), timeout)
+
+
+def run_ansible(tool, *args, check=False, env=None):
+    """Run a real ansible CLI with the JSON callback; return (rc, parsed output, stderr)."""
+    full_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+                    ANSIBLE_STDOUT_CALLBACK="results_json",
+                    ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
+                    ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1",
+                    PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+    full_env.update(env or {})
+    proc = subprocess.run([str(BIN / tool), *map(str, args)], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=1800)
+    try:
+        data = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    except json.JSONDecodeError:
+        data = {"raw": proc.stdout}
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{tool} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc.returncode, data, proc.stderr
+
+
+def task_results(data, task_name):
+    """{host: result} of the task with this name in a json-callback run."""
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            if task["task"]["name"] == task_name:
+                return task["hosts"]
+    raise AssertionError(f"task {task_name!r} not in the run: "
+                         f"{[t['task']['name'] for p in data.get('plays', []) for t in p['tasks']]}")
+
+
+class LabManager:
+    """One lab at a time (the lab's names and addresses are fixed): reuses the
+    running lab when a test asks for the same shape, else replaces it."""
+
+    def __init__(self):
+        self.current = None
+        self.key = None
+
+    def get(self, masters, etcd_version):
+        _require_lab_host()
+        key = (masters, etcd_version)
+        if self.current is not None and self.key == key and self._alive():
+            return self.current
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "tests.lab", "up", "--masters", str(masters),
+                               "--etcd", etcd_version], cwd=ROOT, capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode != 0:
+            raise AssertionError(f"lab up failed:\n{proc.stdout}\n{proc.stderr}")
+        self.current = LabHandle(L.Lab.load())
+        self.current.up_seconds = time.monotonic() - t0
+        self.key = key
+        return self.current
+
+    def _alive(self):
+        try:
+            return all(self.current.node_pid(m.name) for m in self.current.masters)
+        except L.LabError:
+            return False
+
+    def forget(self):
+        """Called by tests that bring labs up and down themselves."""
+        self.current = self.key = None
+
+    def down(self):
+        subprocess.run([sys.executable, "-m", "tests.lab", "down"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+        self.forget()
+
+
+@pytest.fixture(scope="session")
+def labs():
+    manager = LabManager()
+    yield manager
+    manager.down()
+
+
+@pytest.fixture(scope="session", params=["3.4", "3.5"], ids=lambda v: f"etcd{v}")
+def etcd_version(request):
+    """Tests that take this run once per etcd version, grouped by version."""
+    return request.param
+
+
+@pytest.fixture
+def lab(labs, etcd_version):
+    """A running 3-master lab on the current etcd version."""
+    return labs.get(3, etcd_version)
