@@ -10,6 +10,7 @@ PYTEST_ARGS ?=
 LAB      := $(BIN)/python -m tests.lab
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help deps venv lint unit integration test demo lab-up lab-down lab-status build clean
 

@@ -41,8 +41,13 @@ class LabHandle:
         return self.lab.inventory
 
     def cli(self, *args, check=True, timeout=600):
-        proc = subprocess.run([sys.executable, "-m", "tests.lab", *args], cwd=ROOT,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.lab", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"lab {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -52,15 +57,20 @@ class LabHandle:
 
     def sh(self, host, script, check=True):
         """Run a shell script inside a master's namespaces (not over SSH)."""
-        proc = subprocess.run(self.lab.exec_argv(host, "sh", "-c", script),
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            self.lab.exec_argv(host, "sh", "-c", script),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"{host}: {script!r} failed ({proc.returncode}): {proc.stderr}")
         return proc
 
     def ansible_playbook(self, playbook, *args, check=False, inventory=None):
-        return run_ansible("ansible-playbook", playbook, "-i", inventory or self.inventory,
-                           *args, check=check)
+        return run_ansible(
+            "ansible-playbook", playbook, "-i", inventory or self.inventory, *args, check=check
+        )
 
     def wait(self, what, predicate, timeout=60):
         return L.wait_for(what, lambda: (bool(predicate()), None), timeout)
@@ -68,21 +78,33 @@ class LabHandle:
 
 def run_ansible(tool, *args, check=False, env=None):
     """Run a real ansible CLI with the JSON callback; return (rc, parsed output, stderr)."""
-    full_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-                    ANSIBLE_STDOUT_CALLBACK="results_json",
-                    ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
-                    ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1",
-                    PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+    full_env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="results_json",
+        ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
+    )
     full_env.update(env or {})
-    proc = subprocess.run([str(BIN / tool), *map(str, args)], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [str(BIN / tool), *map(str, args)],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     try:
         data = json.loads(proc.stdout) if proc.stdout.strip() else {}
     except json.JSONDecodeError:
         data = {"raw": proc.stdout}
     if check and proc.returncode != 0:
-        raise AssertionError(f"{tool} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"{tool} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc.returncode, data, proc.stderr
 
 
@@ -92,8 +114,10 @@ def task_results(data, task_name):
         for task in play.get("tasks", []):
             if task["task"]["name"] == task_name:
                 return task["hosts"]
-    raise AssertionError(f"task {task_name!r} not in the run: "
-                         f"{[t['task']['name'] for p in data.get('plays', []) for t in p['tasks']]}")
+    raise AssertionError(
+        f"task {task_name!r} not in the run: "
+        f"{[t['task']['name'] for p in data.get('plays', []) for t in p['tasks']]}"
+    )
 
 
 class LabManager:
@@ -110,9 +134,22 @@ class LabManager:
         if self.current is not None and self.key == key and self._alive():
             return self.current
         t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "tests.lab", "up", "--masters", str(masters),
-                               "--etcd", etcd_version], cwd=ROOT, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.lab",
+                "up",
+                "--masters",
+                str(masters),
+                "--etcd",
+                etcd_version,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if proc.returncode != 0:
             raise AssertionError(f"lab up failed:\n{proc.stdout}\n{proc.stderr}")
         self.current = LabHandle(L.Lab.load())
@@ -131,8 +168,13 @@ class LabManager:
         self.current = self.key = None
 
     def down(self):
-        subprocess.run([sys.executable, "-m", "tests.lab", "down"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=600)
+        subprocess.run(
+            [sys.executable, "-m", "tests.lab", "down"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         self.forget()
 
 

@@ -30,7 +30,9 @@ def etcd_pids(lab, host):
 
 
 def test_ping_with_host_key_checking(lab):
-    rc, data, err = run_ansible("ansible", "masters", "-i", lab.inventory, "-m", "ansible.builtin.ping")
+    rc, data, err = run_ansible(
+        "ansible", "masters", "-i", lab.inventory, "-m", "ansible.builtin.ping"
+    )
     assert rc == 0, err
     assert sorted(data["plays"][0]["tasks"][0]["hosts"]) == sorted(lab.names)
     assert "StrictHostKeyChecking=yes" in Path(lab.inventory).read_text()
@@ -42,8 +44,9 @@ def test_wrong_host_key_is_refused(lab, tmp_path):
     lines = lab.known_hosts.read_text().splitlines()
     # Pin each address to the next master's key.
     keys = [line.split(" ", 1)[1] for line in lines]
-    other.write_text("".join(f"{line.split()[0]} {keys[(i + 1) % len(keys)]}\n"
-                             for i, line in enumerate(lines)))
+    other.write_text(
+        "".join(f"{line.split()[0]} {keys[(i + 1) % len(keys)]}\n" for i, line in enumerate(lines))
+    )
     inv = tmp_path / "hosts.yml"
     doc = yaml.safe_load(Path(lab.inventory).read_text())
     args = doc["all"]["vars"]["ansible_ssh_common_args"]
@@ -51,8 +54,15 @@ def test_wrong_host_key_is_refused(lab, tmp_path):
     doc["all"]["vars"]["ansible_ssh_common_args"] = args.replace(str(lab.known_hosts), str(other))
     inv.write_text(yaml.safe_dump(doc))
     # A fresh control path: no SSH connection of an earlier test may be reused.
-    rc, data, _ = run_ansible("ansible", "masters", "-i", inv, "-m", "ansible.builtin.ping",
-                              env={"ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp")})
+    rc, data, _ = run_ansible(
+        "ansible",
+        "masters",
+        "-i",
+        inv,
+        "-m",
+        "ansible.builtin.ping",
+        env={"ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp")},
+    )
     assert rc != 0
     results = data["plays"][0]["tasks"][0]["hosts"]
     assert all(r.get("unreachable") for r in results.values())
@@ -61,8 +71,14 @@ def test_wrong_host_key_is_refused(lab, tmp_path):
 
 def test_each_master_has_its_own_hostname_and_processes(lab):
     rc, data, err = run_ansible(
-        "ansible", "masters", "-i", lab.inventory, "-m", "ansible.builtin.command",
-        "-a", "sh -c 'hostname; ps -e -o args='",
+        "ansible",
+        "masters",
+        "-i",
+        lab.inventory,
+        "-m",
+        "ansible.builtin.command",
+        "-a",
+        "sh -c 'hostname; ps -e -o args='",
     )
     assert rc == 0, err
     for host, result in data["plays"][0]["tasks"][0]["hosts"].items():
@@ -79,18 +95,26 @@ def test_etcd_healthy_over_tls_from_controller_and_masters(lab):
     proc = lab.cli("etcdctl", "endpoint", "health", "--cluster")
     assert proc.stderr.count("is healthy") + proc.stdout.count("is healthy") == 3
     m = lab.masters[0]
-    out = lab.sh(m.name, (
-        "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 "
-        "--cacert=/etc/kubernetes/pki/etcd/ca.crt "
-        "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt "
-        "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key "
-        "endpoint health --cluster 2>&1"))
+    out = lab.sh(
+        m.name,
+        (
+            "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 "
+            "--cacert=/etc/kubernetes/pki/etcd/ca.crt "
+            "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt "
+            "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key "
+            "endpoint health --cluster 2>&1"
+        ),
+    )
     assert out.stdout.count("is healthy") == 3, out.stdout
     # Without a client certificate etcd refuses (client-cert-auth is on).
-    bad = lab.sh(m.name, (
-        "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --dial-timeout=2s "
-        "--command-timeout=3s --cacert=/etc/kubernetes/pki/etcd/ca.crt endpoint health 2>&1"),
-        check=False)
+    bad = lab.sh(
+        m.name,
+        (
+            "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --dial-timeout=2s "
+            "--command-timeout=3s --cacert=/etc/kubernetes/pki/etcd/ca.crt endpoint health 2>&1"
+        ),
+        check=False,
+    )
     assert bad.returncode != 0
 
 
@@ -111,8 +135,11 @@ def test_moving_etcd_manifest_stops_only_that_member(lab):
     finally:
         lab.sh(host, f"mv {aside} {manifest}")
     lab.wait(f"etcd back on {host}", lambda: len(etcd_pids(lab, host)) == 1, timeout=15)
-    lab.wait(f"apiserver ready on {host}",
-             lambda: L.apiserver_status(lab.lab, lab.master(host), "/readyz")[0], timeout=30)
+    lab.wait(
+        f"apiserver ready on {host}",
+        lambda: L.apiserver_status(lab.lab, lab.master(host), "/readyz")[0],
+        timeout=30,
+    )
     assert stop_seconds < 10
 
 
@@ -127,8 +154,11 @@ def test_moving_manifests_dir_stops_every_static_pod(lab):
     finally:
         lab.sh(host, "mv /etc/kubernetes/manifests.bak /etc/kubernetes/manifests")
     lab.wait(f"static pods back on {host}", lambda: pods_running(lab, host) == STATIC_PODS, 15)
-    lab.wait("cluster healthy", lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster",
-                                                 check=False).returncode == 0, 60)
+    lab.wait(
+        "cluster healthy",
+        lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster", check=False).returncode == 0,
+        60,
+    )
 
 
 def test_seed_and_digest(lab):
@@ -167,8 +197,13 @@ def _leftovers():
 def test_up_over_a_killed_run_then_down_leaves_nothing(labs, masters):
     labs.down()
     # A run killed halfway: `lab up` is SIGKILLed while etcd bootstraps.
-    proc = subprocess.Popen([sys.executable, "-m", "tests.lab", "up", "--masters", str(masters)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.lab", "up", "--masters", str(masters)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for line in proc.stdout:
         if "bootstrapping" in line:
             break

@@ -1,13 +1,13 @@
 """The lab's command line: python -m tests.lab <command> (run from the project root, as root).
 
-  up [--masters N] [--etcd 3.4|3.5] [--inventory PATH]   bring up N masters
-  down                                                   remove everything the lab made
-  status                                                 masters, pods and etcd health (JSON)
-  inventory [--inventory PATH]                           (re)write the Ansible inventory
-  seed [--size 64MiB] [--seed N]                         write realistic /registry keys
-  digest                                                 key/value digest of the cluster (JSON)
-  etcdctl ARGS...                                        etcdctl from the controller, over TLS
-  exec HOST CMD...                                       run CMD inside a master's namespaces
+up [--masters N] [--etcd 3.4|3.5] [--inventory PATH]   bring up N masters
+down                                                   remove everything the lab made
+status                                                 masters, pods and etcd health (JSON)
+inventory [--inventory PATH]                           (re)write the Ansible inventory
+seed [--size 64MiB] [--seed N]                         write realistic /registry keys
+digest                                                 key/value digest of the cluster (JSON)
+etcdctl ARGS...                                        etcdctl from the controller, over TLS
+exec HOST CMD...                                       run CMD inside a master's namespaces
 """
 
 from __future__ import annotations
@@ -25,23 +25,36 @@ from tests.lab import lab as L
 def _seeder(lab, command, extra=()):
     pki = lab.pki_dir
     argv = lab.in_hub(
-        sys.executable, "-m", "tests.lab.seeder", command,
-        "--host", lab.masters[0].ip,
-        "--cacert", str(pki / "etcd" / "ca.crt"),
-        "--cert", str(pki / "controller-etcd-client.crt"),
-        "--key", str(pki / "controller-etcd-client.key"), *extra,
+        sys.executable,
+        "-m",
+        "tests.lab.seeder",
+        command,
+        "--host",
+        lab.masters[0].ip,
+        "--cacert",
+        str(pki / "etcd" / "ca.crt"),
+        "--cert",
+        str(pki / "controller-etcd-client.crt"),
+        "--key",
+        str(pki / "controller-etcd-client.key"),
+        *extra,
     )
     return subprocess.call(argv, cwd=L.ROOT)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tests.lab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--state-dir", default=str(L.STATE_DIR))
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up")
     up.add_argument("--masters", type=int, default=int(os.environ.get("MASTERS", "3")))
-    up.add_argument("--etcd", default=os.environ.get("ETCD_VERSION", "3.4"), choices=sorted(L.ETCD_BINARIES))
+    up.add_argument(
+        "--etcd", default=os.environ.get("ETCD_VERSION", "3.4"), choices=sorted(L.ETCD_BINARIES)
+    )
     up.add_argument("--inventory", default=str(L.DEFAULT_INVENTORY))
     sub.add_parser("down")
     sub.add_parser("status")
@@ -81,7 +94,9 @@ def main(argv=None):
         if args.command == "digest":
             return _seeder(lab, "digest")
         if args.command == "etcdctl":
-            return subprocess.call(lab.etcdctl_argv(*args.args), env=dict(os.environ, ETCDCTL_API="3"))
+            return subprocess.call(
+                lab.etcdctl_argv(*args.args), env=dict(os.environ, ETCDCTL_API="3")
+            )
         if args.command == "exec":
             return subprocess.call(lab.exec_argv(args.host, *args.cmd))
     except L.LabError as exc:

@@ -42,10 +42,18 @@ HUB_IP = f"{SUBNET}.1"
 FIRST_HOST = 8  # docker8, docker9, ... as in the classic example
 ETCD35_DIR = Path(os.environ.get("KUBEDR_LAB_ETCD35_DIR", "/opt/kubedr-lab/etcd-3.5.16/usr/bin"))
 ETCD_BINARIES = {
-    "3.4": {"dir": Path("/usr/bin"), "version": "3.4.23", "tools": ["etcdctl"],
-            "install": "apt-get install etcd-server etcd-client"},
-    "3.5": {"dir": ETCD35_DIR, "version": "3.5.16", "tools": ["etcdctl", "etcdutl"],
-            "install": "tests/lab/install-deps.sh (unpacks Debian trixie's etcd 3.5 packages)"},
+    "3.4": {
+        "dir": Path("/usr/bin"),
+        "version": "3.4.23",
+        "tools": ["etcdctl"],
+        "install": "apt-get install etcd-server etcd-client",
+    },
+    "3.5": {
+        "dir": ETCD35_DIR,
+        "version": "3.5.16",
+        "tools": ["etcdctl", "etcdutl"],
+        "install": "tests/lab/install-deps.sh (unpacks Debian trixie's etcd 3.5 packages)",
+    },
 }
 REQUIRED_COMMANDS = ["ip", "unshare", "nsenter", "mount", "ssh", "ssh-keygen", "nc"]
 HOST_BINDS = [  # per-host directory name -> path inside the master
@@ -137,18 +145,29 @@ class Lab:
     # -- running things in the lab --------------------------------------
     def etcdctl_argv(self, *args, endpoints=None):
         return [
-            "ip", "netns", "exec", HUB, self.etcdctl,
+            "ip",
+            "netns",
+            "exec",
+            HUB,
+            self.etcdctl,
             "--endpoints=" + ",".join(endpoints or self.client_urls()),
             "--cacert=" + str(self.pki_dir / "etcd" / "ca.crt"),
             "--cert=" + str(self.pki_dir / "controller-etcd-client.crt"),
             "--key=" + str(self.pki_dir / "controller-etcd-client.key"),
-            "--dial-timeout=3s", "--command-timeout=10s", *args,
+            "--dial-timeout=3s",
+            "--command-timeout=10s",
+            *args,
         ]
 
     def etcdctl_run(self, *args, endpoints=None, check=True):
         env = dict(os.environ, ETCDCTL_API="3")
-        proc = subprocess.run(self.etcdctl_argv(*args, endpoints=endpoints), env=env,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            self.etcdctl_argv(*args, endpoints=endpoints),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if check and proc.returncode != 0:
             raise LabError(f"etcdctl {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc
@@ -175,8 +194,10 @@ class Lab:
 def run(argv, check=True, **kw):
     proc = subprocess.run(argv, capture_output=True, text=True, **kw)
     if check and proc.returncode != 0:
-        raise LabError(f"`{' '.join(map(str, argv))}` failed ({proc.returncode}): "
-                       f"{proc.stderr.strip() or proc.stdout.strip()}")
+        raise LabError(
+            f"`{' '.join(map(str, argv))}` failed ({proc.returncode}): "
+            f"{proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc
 
 
@@ -253,14 +274,18 @@ def check_host(etcd_version):
     if not Path("/usr/bin/python3").exists():
         problems.append("/usr/bin/python3 not found (masters run modules with it)")
     if etcd_version not in ETCD_BINARIES:
-        problems.append(f"etcd version {etcd_version!r} is not one the lab has; "
-                        f"choose one of {', '.join(ETCD_BINARIES)}")
+        problems.append(
+            f"etcd version {etcd_version!r} is not one the lab has; "
+            f"choose one of {', '.join(ETCD_BINARIES)}"
+        )
     else:
         spec = ETCD_BINARIES[etcd_version]
         for tool in ["etcd", *spec["tools"]]:
             path = spec["dir"] / tool
             if not os.access(path, os.X_OK):
-                problems.append(f"etcd {etcd_version}: {path} missing; install with {spec['install']}")
+                problems.append(
+                    f"etcd {etcd_version}: {path} missing; install with {spec['install']}"
+                )
                 continue
             out = run([str(path), "--version" if tool == "etcd" else "version"], check=False).stdout
             if spec["version"] not in out:
@@ -279,7 +304,9 @@ def up(masters=3, etcd_version="3.4", inventory=DEFAULT_INVENTORY, state_dir=STA
     state = Path(state_dir)
     state.mkdir(parents=True, mode=0o700)
     lab = Lab(
-        masters=[Master(f"docker{FIRST_HOST + i}", f"{SUBNET}.{FIRST_HOST + i}") for i in range(masters)],
+        masters=[
+            Master(f"docker{FIRST_HOST + i}", f"{SUBNET}.{FIRST_HOST + i}") for i in range(masters)
+        ],
         etcd_version=etcd_version,
         state_dir=str(state),
         inventory=str(inventory),
@@ -303,10 +330,12 @@ def _prepare_files(lab):
     # Lab runtime: stdlib scripts run by the masters' /usr/bin/python3, plus a
     # private copy of PyYAML for the lab kubelet only (modules never see it).
     runtime = state / "runtime"
-    shutil.copytree(Path(__file__).parent / "runtime", runtime,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(Path(yaml.__file__).parent, runtime / "yaml",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(__file__).parent / "runtime", runtime, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(
+        Path(yaml.__file__).parent, runtime / "yaml", ignore=shutil.ignore_patterns("__pycache__")
+    )
 
     # Images: what the lab kubelet runs for each image a manifest names.
     spec = ETCD_BINARIES[lab.etcd_version]
@@ -359,14 +388,19 @@ def _prepare_files(lab):
             "PrintMotd no\nUseDNS no\nMaxSessions 50\nMaxStartups 50:30:100\n"
             "Subsystem sftp /usr/lib/openssh/sftp-server\n"
         )
-        (hd / "node.json").write_text(json.dumps({
-            "hostname": m.name,
-            "binds": [[str(hd / sub), path] for sub, path in HOST_BINDS]
-            + [[str(tools), "/usr/local/bin"]],
-            "sshd_config": str(hd / "ssh" / "sshd_config"),
-            "images": str(state / "images.json"),
-            "status_file": str(hd / "status.json"),
-        }, indent=2))
+        (hd / "node.json").write_text(
+            json.dumps(
+                {
+                    "hostname": m.name,
+                    "binds": [[str(hd / sub), path] for sub, path in HOST_BINDS]
+                    + [[str(tools), "/usr/local/bin"]],
+                    "sshd_config": str(hd / "ssh" / "sshd_config"),
+                    "images": str(state / "images.json"),
+                    "status_file": str(hd / "status.json"),
+                },
+                indent=2,
+            )
+        )
     shutil.copy(f"{lab.ssh_key}.pub", ssh / "authorized_keys")
     lab.known_hosts.write_text("\n".join(known) + "\n")
 
@@ -385,10 +419,13 @@ def _prepare_files(lab):
         mdir = etc / "manifests"
         mdir.mkdir()
         (mdir / "kube-apiserver.yaml").write_text(manifests.kube_apiserver(m.ip, lab.etcd_version))
-        for comp, conf in (("kube-controller-manager", "controller-manager.conf"),
-                           ("kube-scheduler", "scheduler.conf")):
+        for comp, conf in (
+            ("kube-controller-manager", "controller-manager.conf"),
+            ("kube-scheduler", "scheduler.conf"),
+        ):
             (mdir / f"{comp}.yaml").write_text(
-                manifests.component(comp, lab.etcd_version, f"/etc/kubernetes/{conf}"))
+                manifests.component(comp, lab.etcd_version, f"/etc/kubernetes/{conf}")
+            )
 
 
 def _create_network(lab):
@@ -412,17 +449,37 @@ def _create_network(lab):
 
 def _start_master(lab, m):
     hd = lab.host_dir(m.name)
-    log = open(hd / "node.log", "ab")  # noqa: SIM115 - handed to the child
+    log = open(hd / "node.log", "ab")
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", m.netns,
-         "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child", "--mount-proc",
-         "/usr/bin/python3", "-u", str(lab.state / "runtime" / "node.py"), str(hd / "node.json")],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        [
+            "ip",
+            "netns",
+            "exec",
+            m.netns,
+            "unshare",
+            "--mount",
+            "--uts",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "/usr/bin/python3",
+            "-u",
+            str(lab.state / "runtime" / "node.py"),
+            str(hd / "node.json"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd="/",
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
     )
     log.close()
     m.pid = proc.pid
-    m.start_time = wait_for(f"master {m.name} to start", lambda: (bool(_start_time(proc.pid)), _start_time(proc.pid)), 5)
+    m.start_time = wait_for(
+        f"master {m.name} to start", lambda: (bool(_start_time(proc.pid)), _start_time(proc.pid)), 5
+    )
     # The Popen object is dropped on purpose: down() stops masters by their
     # recorded PID and start time, whoever started them.
     proc.returncode = 0
@@ -433,23 +490,36 @@ def _member_healthy(lab, m):
     return proc.returncode == 0, (proc.stderr or proc.stdout).strip()
 
 
+def _member_adder(lab, m, endpoints):
+    def add():
+        proc = lab.etcdctl_run(
+            "member",
+            "add",
+            m.name,
+            f"--peer-urls=https://{m.ip}:2380",
+            endpoints=endpoints,
+            check=False,
+        )
+        return proc.returncode == 0, proc.stderr.strip()[-300:]
+
+    return add
+
+
 def _bootstrap_etcd(lab):
     """Form the cluster the way kubeadm does: the first master alone, then
     each further master added as a member and started with state=existing."""
     joined = []
     for i, m in enumerate(lab.masters):
-        peer = f"https://{m.ip}:2380"
         if i > 0:
             # etcd refuses to add a member until the newest one has been
             # connected for a few seconds ("unhealthy cluster"); kubeadm retries too.
-            def add(m=m, peer=peer, eps=[f"https://{j.ip}:2379" for j in joined]):
-                proc = lab.etcdctl_run("member", "add", m.name, f"--peer-urls={peer}",
-                                       endpoints=eps, check=False)
-                return proc.returncode == 0, proc.stderr.strip()[-300:]
+            add = _member_adder(lab, m, [f"https://{j.ip}:2379" for j in joined])
             wait_for(f"etcd to accept {m.name} as a member", add, 60, interval=1)
         joined.append(m)
         initial = ",".join(f"{j.name}=https://{j.ip}:2380" for j in joined)
-        text = manifests.etcd(m.name, m.ip, initial, "new" if i == 0 else "existing", lab.etcd_version)
+        text = manifests.etcd(
+            m.name, m.ip, initial, "new" if i == 0 else "existing", lab.etcd_version
+        )
         path = lab.host_dir(m.name) / "etc-kubernetes" / "manifests" / "etcd.yaml"
         tmp = path.with_name(".etcd.yaml.tmp")
         tmp.write_text(text)
@@ -460,8 +530,9 @@ def _bootstrap_etcd(lab):
 def _wait_ready(lab):
     for m in lab.masters:
         wait_for(f"sshd on {m.name}", lambda m=m: _port_open(m.ip, 22), 30)
-        wait_for(f"kube-apiserver on {m.name} to be ready",
-                 lambda m=m: _apiserver_ready(lab, m), 60)
+        wait_for(
+            f"kube-apiserver on {m.name} to be ready", lambda m=m: _apiserver_ready(lab, m), 60
+        )
 
 
 def _port_open(ip, port):
@@ -479,12 +550,25 @@ def apiserver_status(lab, m, path="/readyz"):
         "import ssl,sys,urllib.request\n"
         "ctx=ssl.create_default_context(cafile=sys.argv[2])\n"
         "try:\n"
-        "  r=urllib.request.urlopen(sys.argv[1],context=ctx,timeout=3); print(r.status, r.read().decode())\n"
+        "  r=urllib.request.urlopen(sys.argv[1],context=ctx,timeout=3)\n"
+        "  print(r.status, r.read().decode())\n"
         "except urllib.error.HTTPError as e: print(e.code, e.read().decode())\n"
         "except Exception as e: print(0, e)\n"
     )
-    proc = run(["ip", "netns", "exec", HUB, "/usr/bin/python3", "-c", code,
-                f"https://{m.ip}:6443{path}", str(lab.pki_dir / "ca.crt")], check=False)
+    proc = run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            HUB,
+            "/usr/bin/python3",
+            "-c",
+            code,
+            f"https://{m.ip}:6443{path}",
+            str(lab.pki_dir / "ca.crt"),
+        ],
+        check=False,
+    )
     out = proc.stdout.strip()
     return out.startswith("200 "), out
 
@@ -501,7 +585,7 @@ def write_inventory(lab):
                 "ansible_ssh_private_key_file": str(lab.ssh_key),
                 "ansible_ssh_common_args": (
                     f"-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes "
-                    f"-o ProxyCommand=\"{proxy}\""
+                    f'-o ProxyCommand="{proxy}"'
                 ),
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "kubedr_lab_etcd_version": lab.etcd_version,
@@ -536,7 +620,9 @@ def down(state_dir=STATE_DIR, inventory=DEFAULT_INVENTORY, log=print):
                 nodes.append(pid)
     if nodes:
         try:
-            wait_for("masters to stop", lambda: (not any(_alive(p) for p in nodes), nodes), STOP_TIMEOUT)
+            wait_for(
+                "masters to stop", lambda: (not any(_alive(p) for p in nodes), nodes), STOP_TIMEOUT
+            )
         except LabError:
             log("lab: some masters did not stop in time; killing them")
     # 2. Whatever still runs inside a lab namespace is ours: kill it.
@@ -548,7 +634,9 @@ def down(state_dir=STATE_DIR, inventory=DEFAULT_INVENTORY, log=print):
             except ProcessLookupError:
                 pass
     for ns in spaces:
-        wait_for(f"processes in {ns} to end", lambda ns=ns: (not netns_pids(ns), netns_pids(ns)), 10)
+        wait_for(
+            f"processes in {ns} to end", lambda ns=ns: (not netns_pids(ns), netns_pids(ns)), 10
+        )
         run(["ip", "netns", "del", ns])
     # 3. Files: the mount points we created on the host, the state, the inventory.
     if lab is not None:
@@ -574,10 +662,14 @@ def status(state_dir=STATE_DIR):
     for m in lab.masters:
         st = lab.host_dir(m.name) / "status.json"
         pods = json.loads(st.read_text())["pods"] if st.exists() else []
-        out["masters"].append({
-            "name": m.name, "ip": m.ip, "node_pid": lab.node_pid(m.name),
-            "pods": {p["pod"]: p["state"] for p in pods},
-        })
+        out["masters"].append(
+            {
+                "name": m.name,
+                "ip": m.ip,
+                "node_pid": lab.node_pid(m.name),
+                "pods": {p["pod"]: p["state"] for p in pods},
+            }
+        )
     health = lab.etcdctl_run("endpoint", "health", "-w", "json", check=False)
     out["etcd_health"] = health.stdout.strip() or health.stderr.strip()
     return out

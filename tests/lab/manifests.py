@@ -30,8 +30,9 @@ def _pod(name, image, command, mounts, volumes, annotations=None, probes=None):
         "imagePullPolicy": "IfNotPresent",
         "name": name,
         "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}},
-        "volumeMounts": [{"mountPath": p, "name": n, **({"readOnly": True} if ro else {})}
-                         for n, p, ro in mounts],
+        "volumeMounts": [
+            {"mountPath": p, "name": n, **({"readOnly": True} if ro else {})} for n, p, ro in mounts
+        ],
     }
     container.update(probes or {})
     meta = {
@@ -52,9 +53,7 @@ def _pod(name, image, command, mounts, volumes, annotations=None, probes=None):
             "priority": 2000001000,
             "priorityClassName": "system-node-critical",
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-            "volumes": [
-                {"hostPath": {"path": p, "type": t}, "name": n} for n, p, t in volumes
-            ],
+            "volumes": [{"hostPath": {"path": p, "type": t}, "name": n} for n, p, t in volumes],
         },
         "status": {},
     }
@@ -91,7 +90,10 @@ def etcd(name, ip, initial_cluster, state, etcd_version):
         "etcd",
         ETCD_IMAGES[etcd_version],
         command,
-        mounts=[("etcd-data", "/var/lib/etcd", False), ("etcd-certs", "/etc/kubernetes/pki/etcd", False)],
+        mounts=[
+            ("etcd-data", "/var/lib/etcd", False),
+            ("etcd-certs", "/etc/kubernetes/pki/etcd", False),
+        ],
         volumes=[
             ("etcd-certs", "/etc/kubernetes/pki/etcd", "DirectoryOrCreate"),
             ("etcd-data", "/var/lib/etcd", "DirectoryOrCreate"),

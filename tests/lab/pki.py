@@ -35,7 +35,7 @@ class CA:
     def create(cls, common_name):
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -69,7 +69,7 @@ class CA:
         if organization:
             attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name(attrs))
@@ -153,7 +153,9 @@ class ClusterPKI:
         self.etcd_ca = CA.create("etcd-ca")
         etcd_dir = self.directory / "etcd"
         self.etcd_ca.write(etcd_dir, "ca")
-        cert, key = self.etcd_ca.issue("kubedr-lab-controller", CLIENT, organization="system:masters")
+        cert, key = self.etcd_ca.issue(
+            "kubedr-lab-controller", CLIENT, organization="system:masters"
+        )
         write_pair(self.directory, "controller-etcd-client", cert, key)
         self.k8s_ca.write(self.directory, "ca")
 
@@ -190,8 +192,13 @@ class ClusterPKI:
         cert, key = self.k8s_ca.issue(
             "kube-apiserver",
             SERVER,
-            dns=[hostname, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                 "kubernetes.default.svc.cluster.local"],
+            dns=[
+                hostname,
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
             ips=["10.96.0.1", ip, "127.0.0.1"],
         )
         write_pair(pki, "apiserver", cert, key)

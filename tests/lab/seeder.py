@@ -37,8 +37,13 @@ GRPC_OPTIONS = [
 
 def connect(args):
     return etcd3.client(
-        host=args.host, port=args.port, ca_cert=args.cacert, cert_cert=args.cert,
-        cert_key=args.key, timeout=60, grpc_options=GRPC_OPTIONS,
+        host=args.host,
+        port=args.port,
+        ca_cert=args.cacert,
+        cert_cert=args.cert,
+        cert_key=args.key,
+        timeout=60,
+        grpc_options=GRPC_OPTIONS,
     )
 
 
@@ -54,22 +59,30 @@ def objects(rng, namespaces):
     """Endless stream of (key, value) pairs shaped like Kubernetes objects."""
     for ns in namespaces:
         yield f"/registry/namespaces/{ns}", _obj(rng, "Namespace", ns, None, 200)
-        yield (f"/registry/serviceaccounts/{ns}/default",
-               _obj(rng, "ServiceAccount", "default", ns, 300))
+        yield (
+            f"/registry/serviceaccounts/{ns}/default",
+            _obj(rng, "ServiceAccount", "default", ns, 300),
+        )
     n = 0
     while True:
         ns = namespaces[n % len(namespaces)]
-        kind = rng.choices(["pods", "secrets", "configmaps", "events", "leases"],
-                           weights=[5, 2, 2, 2, 1])[0]
+        kind = rng.choices(
+            ["pods", "secrets", "configmaps", "events", "leases"], weights=[5, 2, 2, 2, 1]
+        )[0]
         name = f"{kind[:-1]}-{n:07d}"
-        size = {"pods": 4096, "secrets": 1500, "configmaps": 6000, "events": 900, "leases": 350}[kind]
+        size = {"pods": 4096, "secrets": 1500, "configmaps": 6000, "events": 900, "leases": 350}[
+            kind
+        ]
         yield f"/registry/{kind}/{ns}/{name}", _obj(rng, kind.title()[:-1], name, ns, size)
         n += 1
 
 
 def _obj(rng, kind, name, namespace, size):
-    meta = {"name": name, "uid": f"{rng.getrandbits(128):032x}",
-            "creationTimestamp": "2026-11-26T03:00:00Z"}
+    meta = {
+        "name": name,
+        "uid": f"{rng.getrandbits(128):032x}",
+        "creationTimestamp": "2026-11-26T03:00:00Z",
+    }
     if namespace:
         meta["namespace"] = namespace
     body = {"apiVersion": "v1", "kind": kind, "metadata": meta}
@@ -82,15 +95,18 @@ def seed(args):
     client = connect(args)
     target = parse_size(args.size)
     rng = random.Random(args.seed)
-    namespaces = ["default", "kube-system", "kube-public"] + [f"team-{i:02d}" for i in range(args.namespaces)]
+    namespaces = ["default", "kube-system", "kube-public"] + [
+        f"team-{i:02d}" for i in range(args.namespaces)
+    ]
     written = keys = 0
     batch, batch_bytes = [], 0
     t0 = time.monotonic()
 
     def flush():
         if batch:
-            client.transaction(compare=[], success=[client.transactions.put(k, v) for k, v in batch],
-                               failure=[])
+            client.transaction(
+                compare=[], success=[client.transactions.put(k, v) for k, v in batch], failure=[]
+            )
             batch.clear()
 
     for key, value in objects(rng, namespaces):
@@ -106,8 +122,16 @@ def seed(args):
     flush()
     rev = client.status().raft_index
     client.close()
-    print(json.dumps({"keys_written": keys, "value_bytes": written, "raft_index": rev,
-                      "seconds": round(time.monotonic() - t0, 2)}))
+    print(
+        json.dumps(
+            {
+                "keys_written": keys,
+                "value_bytes": written,
+                "raft_index": rev,
+                "seconds": round(time.monotonic() - t0, 2),
+            }
+        )
+    )
 
 
 def digest(args):
@@ -116,9 +140,14 @@ def digest(args):
     count = total = registry = 0
     start, revision = b"\0", 0
     while True:
-        req = etcdrpc.RangeRequest(key=start, range_end=b"\0", limit=PAGE, revision=revision,
-                                   sort_order=etcdrpc.RangeRequest.ASCEND,
-                                   sort_target=etcdrpc.RangeRequest.KEY)
+        req = etcdrpc.RangeRequest(
+            key=start,
+            range_end=b"\0",
+            limit=PAGE,
+            revision=revision,
+            sort_order=etcdrpc.RangeRequest.ASCEND,
+            sort_target=etcdrpc.RangeRequest.KEY,
+        )
         resp = client.kvstub.Range(req, timeout=60)
         if revision == 0:
             revision = resp.header.revision
@@ -132,8 +161,17 @@ def digest(args):
             break
         start = resp.kvs[-1].key + b"\0"
     client.close()
-    print(json.dumps({"keys": count, "registry_keys": registry, "bytes": total,
-                      "revision": revision, "sha256": h.hexdigest()}))
+    print(
+        json.dumps(
+            {
+                "keys": count,
+                "registry_keys": registry,
+                "bytes": total,
+                "revision": revision,
+                "sha256": h.hexdigest(),
+            }
+        )
+    )
 
 
 def main(argv=None):

@@ -230,7 +230,9 @@ class Kubelet:
                         "manifest": pod.path,
                         "image": c.image,
                         "pid": c.pid,
-                        "state": "stopping" if pod.stopping else ("running" if c.pid else "waiting"),
+                        "state": "stopping"
+                        if pod.stopping
+                        else ("running" if c.pid else "waiting"),
                         "restarts": c.restarts,
                         "last_exit_code": c.exit_code,
                     }

@@ -49,14 +49,19 @@ def setup_mounts(cfg):
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
     for src, dst in cfg["binds"]:
         bind(src, dst)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "tmpfs", "/run"], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "tmpfs", "/run"], check=True
+    )
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     os.makedirs("/var/log/pods", exist_ok=True)
 
 
 def start_sshd(cfg):
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-    out = open("/var/log/sshd.log", "ab")  # noqa: SIM115 - lives as long as sshd
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+    }
+    out = open("/var/log/sshd.log", "ab")
     return subprocess.Popen(
         ["/usr/sbin/sshd", "-D", "-e", "-f", cfg["sshd_config"]],
         stdin=subprocess.DEVNULL,
@@ -85,9 +90,7 @@ def main():
 
     sshd = start_sshd(cfg)
     log(f"node {cfg['hostname']}: sshd pid {sshd.pid}")
-    kubelet = Kubelet(
-        "/etc/kubernetes/manifests", images, "/var/log/pods", cfg["status_file"], log
-    )
+    kubelet = Kubelet("/etc/kubernetes/manifests", images, "/var/log/pods", cfg["status_file"], log)
     shutdown_started = None
     while True:
         # Reap every child: pods, sshd, and orphans re-parented to PID 1.
