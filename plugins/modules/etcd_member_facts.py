@@ -1,0 +1,452 @@
+#!/usr/bin/python
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: etcd_member_facts
+short_description: Read who the etcd member on a master is from its static pod manifest
+version_added: 0.1.0
+author:
+  - kubedr.etcd maintainers
+description:
+  - Reads the etcd static pod manifest of a kubeadm-style master and returns, as facts,
+    the member's name, data directory on the host, client and peer URLs, initial cluster,
+    TLS files and etcd version.
+  - Finds the C(etcdctl) and C(etcdutl) binaries on the master and reports their versions.
+  - Changes nothing on the host. The manifest is parsed without PyYAML, so the master
+    needs only Python.
+  - When O(manifest_path) does not exist, for example because the manifests directory was
+    moved aside to stop the static pods, it can read the same file from a sibling directory
+    such as C(/etc/kubernetes/manifests.bak) (see O(search_moved_aside)).
+options:
+  manifest_path:
+    description:
+      - Path of the etcd static pod manifest on the master.
+    type: path
+    default: /etc/kubernetes/manifests/etcd.yaml
+  search_moved_aside:
+    description:
+      - When O(manifest_path) does not exist, look for the same file name in the sibling
+        directories of its directory whose names start with the directory's name followed by
+        C(.) or C(-), for example C(/etc/kubernetes/manifests.bak/etcd.yaml) or
+        C(/etc/kubernetes/manifests.kubedr-20261126T031500Z/etcd.yaml).
+      - The most recent one wins (the latest of the file's modification time and its
+        directory's modification and change time), and
+        RV(ansible_facts.kubedr_etcd_member.moved_aside) is V(true).
+    type: bool
+    default: true
+  etcdctl_path:
+    description:
+      - Path of the C(etcdctl) binary.
+      - When not set, C(etcdctl) is searched in E(PATH), C(/usr/local/bin) and C(/usr/bin);
+        if it is not found, RV(ansible_facts.kubedr_etcd_tools.etcdctl) is V(null).
+      - When set, the file must exist and be executable, or the module fails.
+    type: path
+  etcdutl_path:
+    description:
+      - Path of the C(etcdutl) binary (etcd 3.5 and newer).
+      - Searched and reported like O(etcdctl_path).
+    type: path
+attributes:
+  check_mode:
+    support: full
+    description: Can run in check_mode and return changed status prediction without modifying
+      target.
+    details: The module changes nothing, so it does the same in check mode.
+  diff_mode:
+    support: none
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
+  facts:
+    support: full
+    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
+  platform:
+    support: full
+    platforms: posix
+    description: Target OS/families that can be operated against.
+notes:
+  - Run it on every master, with C(become) when the manifest or the PKI files are readable by
+    root only.
+  - The manifest is read with a small YAML reader that knows the block style Kubernetes tools
+    write (and JSON). Anchors, aliases, tags and complex keys make it fail with the line number.
+  - The manifest must be a Pod with a container named C(etcd) (or whose command starts with
+    C(etcd)) that sets C(--name) and C(--data-dir). The data dir is resolved to the host
+    through the container's hostPath volumeMount; when the flag and the data volume disagree the
+    module fails and says which values disagree.
+  - The etcd version comes from the image tag, for example V(registry.k8s.io/etcd:3.5.16-0)
+    gives V(3.5.16).
+  - Problems that do not stop etcd (for example a data dir on no hostPath volume) are returned
+    in RV(ansible_facts.kubedr_etcd_member.warnings) and shown as warnings.
+seealso:
+  - name: etcd disaster recovery
+    description: Restoring an etcd cluster from a snapshot.
+    link: https://etcd.io/docs/v3.5/op-guide/recovery/
+"""
+
+EXAMPLES = r"""
+- name: Read the etcd member of every master
+  kubedr.etcd.etcd_member_facts:
+  become: true
+
+- name: Show the member names and where their data lives
+  ansible.builtin.debug:
+    msg: "{{ kubedr_etcd_member.name }} keeps its data in {{ kubedr_etcd_member.data_dir }}"
+
+- name: Read a manifest kept elsewhere, with etcdutl from a tarball
+  kubedr.etcd.etcd_member_facts:
+    manifest_path: /srv/k8s/manifests/etcd.yaml
+    search_moved_aside: false
+    etcdutl_path: /opt/etcd-v3.5.16/etcdutl
+  become: true
+
+- name: Require etcdutl for an etcd 3.5 member
+  ansible.builtin.assert:
+    that:
+      - kubedr_etcd_tools.etcdutl is not none
+      - kubedr_etcd_tools.etcdutl.version is not none
+    fail_msg: "install etcdutl on {{ inventory_hostname }}"
+  when: kubedr_etcd_member.version is version('3.5', '>=')
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts about the etcd member and the etcd tools on the master.
+  returned: success
+  type: dict
+  contains:
+    kubedr_etcd_member:
+      description: The etcd member as its static pod manifest describes it.
+      returned: success
+      type: dict
+      contains:
+        manifest_path:
+          description:
+            - The manifest that was read (a moved-aside copy when
+              RV(ansible_facts.kubedr_etcd_member.moved_aside) is true).
+          returned: success
+          type: str
+          sample: /etc/kubernetes/manifests/etcd.yaml
+        moved_aside:
+          description:
+            - Whether the manifest was found in a moved-aside sibling directory instead of
+              O(manifest_path).
+          returned: success
+          type: bool
+          sample: false
+        name:
+          description: The member name (C(--name)).
+          returned: success
+          type: str
+          sample: master-1
+        data_dir:
+          description:
+            - The data directory on the host. The C(--data-dir) flag mapped through the hostPath
+              volume that holds it, or the flag as is when no hostPath volume holds it.
+          returned: success
+          type: str
+          sample: /var/lib/etcd
+        data_dir_flag:
+          description: The C(--data-dir) flag as written, a path inside the container.
+          returned: success
+          type: str
+          sample: /var/lib/etcd
+        data_dir_host_path:
+          description:
+            - The data directory on the host as the hostPath volume maps it, or V(null) when no
+              hostPath volume holds the data dir (then there is a warning).
+          returned: success
+          type: str
+          sample: /var/lib/etcd
+        advertise_client_urls:
+          description: C(--advertise-client-urls), split on commas.
+          returned: success
+          type: list
+          elements: str
+          sample: ["https://10.0.0.11:2379"]
+        listen_client_urls:
+          description: C(--listen-client-urls), split on commas.
+          returned: success
+          type: list
+          elements: str
+          sample: ["https://127.0.0.1:2379", "https://10.0.0.11:2379"]
+        initial_advertise_peer_urls:
+          description: C(--initial-advertise-peer-urls), split on commas.
+          returned: success
+          type: list
+          elements: str
+          sample: ["https://10.0.0.11:2380"]
+        listen_peer_urls:
+          description: C(--listen-peer-urls), split on commas.
+          returned: success
+          type: list
+          elements: str
+          sample: ["https://10.0.0.11:2380"]
+        initial_cluster:
+          description: C(--initial-cluster) as a list of members, in the order of the flag.
+          returned: success
+          type: list
+          elements: dict
+          contains:
+            name:
+              description: Member name.
+              returned: success
+              type: str
+              sample: master-1
+            peer_urls:
+              description: Its peer URLs (a name listed twice in the flag has both).
+              returned: success
+              type: list
+              elements: str
+              sample: ["https://10.0.0.11:2380"]
+          sample: [{"name": "master-1", "peer_urls": ["https://10.0.0.11:2380"]}]
+        initial_cluster_string:
+          description: C(--initial-cluster) as written, or V(null) when the flag is missing.
+          returned: success
+          type: str
+          sample: master-1=https://10.0.0.11:2380,master-2=https://10.0.0.12:2380
+        initial_cluster_token:
+          description:
+            - C(--initial-cluster-token), or V(null) when not set (kubeadm does not set it).
+          returned: success
+          type: str
+          sample: null
+        initial_cluster_state:
+          description: C(--initial-cluster-state) (V(new) or V(existing)), or V(null) when not set.
+          returned: success
+          type: str
+          sample: existing
+        tls:
+          description: The TLS files of the member, V(null) for a flag that is not set.
+          returned: success
+          type: dict
+          contains:
+            cert_file:
+              description: C(--cert-file), the server certificate.
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/server.crt
+            key_file:
+              description: C(--key-file).
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/server.key
+            trusted_ca_file:
+              description: C(--trusted-ca-file), the CA that signs client certificates.
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/ca.crt
+            client_cert_auth:
+              description: C(--client-cert-auth).
+              returned: success
+              type: bool
+              sample: true
+            peer_cert_file:
+              description: C(--peer-cert-file).
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/peer.crt
+            peer_key_file:
+              description: C(--peer-key-file).
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/peer.key
+            peer_trusted_ca_file:
+              description: C(--peer-trusted-ca-file).
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/ca.crt
+            peer_client_cert_auth:
+              description: C(--peer-client-cert-auth).
+              returned: success
+              type: bool
+              sample: true
+            healthcheck_client_cert_file:
+              description:
+                - kubeadm's client certificate C(healthcheck-client.crt) in the directory of
+                  C(trusted_ca_file), usable by etcdctl; V(null) unless it and its key exist.
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/healthcheck-client.crt
+            healthcheck_client_key_file:
+              description:
+                - The key of
+                  RV(ansible_facts.kubedr_etcd_member.tls.healthcheck_client_cert_file),
+                  or V(null).
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/healthcheck-client.key
+        image:
+          description: The etcd container image, or V(null).
+          returned: success
+          type: str
+          sample: registry.k8s.io/etcd:3.5.16-0
+        version:
+          description:
+            - The etcd version read from the image tag, or V(null) when the tag does not tell.
+          returned: success
+          type: str
+          sample: 3.5.16
+        flags:
+          description:
+            - Every flag of the etcd command (without the leading dashes); the last one wins.
+            - Values are strings as written; a flag without value is the string C(true).
+          returned: success
+          type: dict
+          sample: {"name": "master-1", "data-dir": "/var/lib/etcd", "snapshot-count": "10000"}
+        warnings:
+          description: Problems that do not stop etcd but are worth a look; also shown as warnings.
+          returned: success
+          type: list
+          elements: str
+          sample: []
+    kubedr_etcd_tools:
+      description: The etcd command line tools on the master.
+      returned: success
+      type: dict
+      contains:
+        etcdctl:
+          description: The C(etcdctl) binary, or V(null) when it was not found.
+          returned: success
+          type: dict
+          contains:
+            path:
+              description: Its path.
+              returned: success
+              type: str
+              sample: /usr/bin/etcdctl
+            version:
+              description: Its version from C(etcdctl version), or V(null) when that failed.
+              returned: success
+              type: str
+              sample: 3.4.23
+            error:
+              description: Why C(etcdctl version) failed, or V(null).
+              returned: success
+              type: str
+              sample: null
+        etcdutl:
+          description: The C(etcdutl) binary, or V(null) when it was not found.
+          returned: success
+          type: dict
+          contains:
+            path:
+              description: Its path.
+              returned: success
+              type: str
+              sample: /usr/local/bin/etcdutl
+            version:
+              description: Its version from C(etcdutl version), or V(null) when that failed.
+              returned: success
+              type: str
+              sample: 3.5.16
+            error:
+              description: Why C(etcdutl version) failed, or V(null).
+              returned: success
+              type: str
+              sample: null
+"""
+
+import os  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (  # noqa: E402
+    ManifestError,
+    read_etcd_member,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (  # noqa: E402
+    parse_tool_version,
+)
+
+TOOLS = ("etcdctl", "etcdutl")
+TOOL_DIRS = ["/usr/local/bin", "/usr/bin"]
+
+
+def tool_info(module, name):
+    """{'path', 'version', 'error'} of an etcd tool, None when it is not installed."""
+    path = module.params[f"{name}_path"]
+    if path:
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            module.fail_json(
+                msg=f"{name}_path={path}: there is no executable file there. Point {name}_path"
+                f" at the {name} binary, or leave it unset to search PATH and"
+                f" {', '.join(TOOL_DIRS)}."
+            )
+    else:
+        path = module.get_bin_path(name, opt_dirs=TOOL_DIRS)
+        if not path:
+            return None
+    info = {"path": path, "version": None, "error": None}
+    try:
+        rc, out, err = module.run_command(
+            [path, "version"],
+            check_rc=False,
+            environ_update={"ETCDCTL_API": "3"},
+            handle_exceptions=False,
+        )
+    except OSError as exc:
+        info["error"] = f"cannot run '{path} version': {exc}"
+        return info
+    if rc != 0:
+        info["error"] = f"'{path} version' exited with {rc}: {(err or out).strip()[:500]}"
+        return info
+    try:
+        info["version"] = parse_tool_version(out, name)
+    except ValueError as exc:
+        info["error"] = str(exc)
+    return info
+
+
+def healthcheck_client(trusted_ca_file):
+    """kubeadm's healthcheck-client.crt/.key beside the CA, when both exist."""
+    if not trusted_ca_file:
+        return None, None
+    directory = os.path.dirname(trusted_ca_file)
+    cert = os.path.join(directory, "healthcheck-client.crt")
+    key = os.path.join(directory, "healthcheck-client.key")
+    if os.path.isfile(cert) and os.path.isfile(key):
+        return cert, key
+    return None, None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "manifest_path": {"type": "path", "default": "/etc/kubernetes/manifests/etcd.yaml"},
+            "search_moved_aside": {"type": "bool", "default": True},
+            "etcdctl_path": {"type": "path"},
+            "etcdutl_path": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    manifest_path = module.params["manifest_path"]
+    try:
+        member = read_etcd_member(manifest_path, module.params["search_moved_aside"])
+    except ManifestError as exc:
+        # the message names the file, the problem and the fix
+        module.fail_json(msg=str(exc))
+    except (OSError, UnicodeDecodeError) as exc:
+        module.fail_json(
+            msg=f"cannot read the etcd member from {manifest_path}: {exc}. Check that the file"
+            " is readable (run with become) and is the etcd static pod manifest."
+        )
+
+    tls = member["tls"]
+    cert, key = healthcheck_client(tls["trusted_ca_file"])
+    tls["healthcheck_client_cert_file"] = cert
+    tls["healthcheck_client_key_file"] = key
+    for warning in member["warnings"]:
+        module.warn(f"{member['manifest_path']}: {warning}")
+
+    tools = {name: tool_info(module, name) for name in TOOLS}
+    module.exit_json(
+        changed=False,
+        ansible_facts={"kubedr_etcd_member": member, "kubedr_etcd_tools": tools},
+    )
+
+
+if __name__ == "__main__":
+    main()
