@@ -527,4 +527,23 @@ def read_etcd_member(path=DEFAULT_MANIFEST, search_moved_aside=True):
             hint = " (the file does not end with a newline: it may be truncated)"
         raise ManifestError(f"{found}: {err}{hint}") from None
     member["moved_aside"] = moved_aside
+    member["kubernetes_version"] = kubernetes_version(os.path.dirname(found))
     return member
+
+
+def kubernetes_version(manifest_dir):
+    """Kubernetes version from kube-apiserver.yaml's image tag in that directory, or None.
+
+    Informational only (recorded with backups): a missing or unreadable
+    apiserver manifest is not an error.
+    """
+    path = os.path.join(manifest_dir, "kube-apiserver.yaml")
+    try:
+        with open(path, "rb") as handle:
+            pod = load_yaml(decode_manifest(handle.read()))
+        containers = pod["spec"]["containers"]
+        image = next(c["image"] for c in containers if c.get("name") == "kube-apiserver")
+    except (OSError, ManifestError, KeyError, TypeError, StopIteration):
+        return None
+    match = re.search(r":(v\d+\.\d+\.\d+)", str(image).split("@", 1)[0])
+    return match.group(1) if match else None

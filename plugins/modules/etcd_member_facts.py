@@ -136,6 +136,13 @@ ansible_facts:
           returned: success
           type: bool
           sample: false
+        kubernetes_version:
+          description:
+            - Kubernetes version from the image of C(kube-apiserver.yaml) in the same
+              directory; null when that manifest is missing or unreadable.
+          returned: success
+          type: str
+          sample: v1.31.4
         name:
           description: The member name (C(--name)).
           returned: success

@@ -225,6 +225,7 @@ def test_kubeadm_131_joined_member():
     assert member == {
         "manifest_path": path,
         "moved_aside": False,
+        "kubernetes_version": None,
         "name": "cp-2",
         "data_dir": "/var/lib/etcd",
         "data_dir_flag": "/var/lib/etcd",
@@ -823,3 +824,16 @@ def test_read_etcd_member_unreadable(tmp_path, monkeypatch):
     with pytest.raises(ManifestError) as caught:
         read_etcd_member(str(path))
     assert str(caught.value) == f"{path}: cannot read it: Permission denied"
+
+
+def test_kubernetes_version_from_the_apiserver_manifest_beside_it(tmp_path):
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    shutil.copy(fixture("kubeadm-1.31-etcd-3.5-joined.yaml"), manifests / "etcd.yaml")
+    (manifests / "kube-apiserver.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n"
+        "    image: registry.k8s.io/kube-apiserver:v1.31.4\n    name: kube-apiserver\n"
+    )
+    assert read_etcd_member(str(manifests / "etcd.yaml"))["kubernetes_version"] == "v1.31.4"
+    (manifests / "kube-apiserver.yaml").write_text("not: [a pod\n")
+    assert read_etcd_member(str(manifests / "etcd.yaml"))["kubernetes_version"] is None

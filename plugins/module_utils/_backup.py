@@ -1,0 +1,297 @@
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubedr.etcd collection: not a public API, may change without notice.
+# Python standard library only, Python 3.9+: it runs on the masters, inside the
+# etcd_snapshot module and in the standalone scheduled backup script.
+"""Take one etcd snapshot that a restore can rely on.
+
+``save_verified_snapshot`` does, in order, and stops with a BackupError that
+says what went wrong at the first problem:
+
+1. ask every endpoint for its health (bounded by timeouts: a hanging member is
+   skipped, not waited for) and pick the preferred healthy one, else any;
+2. read the cluster ID, members and server version from that member;
+3. check the destination has room for the snapshot (and the trial restore);
+4. ``snapshot save`` from that one member into a hidden temporary name, with a
+   time limit;
+5. verify it: the sha256 trailer (streaming), ``snapshot status``, and
+   optionally a trial restore into a scratch directory that is always removed;
+6. rename it to its final name, then write the metadata record beside it.
+
+The metadata file is written last: a snapshot without one is incomplete and is
+never offered as a backup. On any failure the temporary files are removed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import resource
+import shutil
+import tempfile
+import time
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
+    EtcdctlError,
+    check,
+    choose_healthy_endpoint,
+    client_env,
+    endpoint_health_argv,
+    endpoint_status_argv,
+    member_list_argv,
+    parse_endpoint_health,
+    parse_endpoint_status,
+    parse_member_list,
+    parse_snapshot_status,
+    run,
+    snapshot_restore_argv,
+    snapshot_save_argv,
+    snapshot_status_argv,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
+    SnapshotError,
+    build_metadata,
+    metadata_path,
+    snapshot_file_name,
+    verify_trailer,
+    write_json_atomic,
+)
+
+WAL_SEGMENT = 64 * 1024 * 1024  # a restore preallocates one WAL segment
+HEADROOM = 16 * 1024 * 1024
+HEALTH_COMMAND_TIMEOUT = "5s"
+
+
+class BackupError(Exception):
+    """The backup did not produce a verified snapshot; the message says why."""
+
+
+def _utcnow():
+    return _dt.datetime.now(_dt.timezone.utc)  # noqa: UP017 - Python 3.9 on masters
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def mib(n):
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def space_needed(db_size, trial_restore):
+    """Bytes the destination needs: the snapshot, plus the trial restore's copy and WAL."""
+    need = db_size + HEADROOM
+    if trial_restore:
+        need += db_size + WAL_SEGMENT
+    return need
+
+
+def pick_endpoint(etcdctl, endpoints, tls, preferred=None, timeout=30):
+    """(endpoint, notes): the preferred healthy endpoint, else the first healthy one."""
+    env = client_env(endpoints, *tls, command_timeout=HEALTH_COMMAND_TIMEOUT)
+    # endpoint health exits 1 when one endpoint is down, but still prints JSON for all.
+    try:
+        _rc, out, err = run(endpoint_health_argv(etcdctl), env=env, timeout=timeout)
+    except EtcdctlError as exc:
+        raise BackupError(f"could not check the health of {', '.join(endpoints)}: {exc}") from None
+    try:
+        # etcdctl answers in completion order; keep the caller's order.
+        order = {url.rstrip("/"): i for i, url in enumerate(endpoints)}
+        health = sorted(
+            parse_endpoint_health(out), key=lambda h: order.get(h["endpoint"].rstrip("/"), 1 << 30)
+        )
+    except EtcdctlError:
+        raise BackupError(
+            f"could not check the health of {', '.join(endpoints)}: {err.strip() or out.strip()}"
+        ) from None
+    try:
+        return choose_healthy_endpoint(health, preferred)
+    except EtcdctlError as exc:
+        raise BackupError(f"{exc}; nothing was saved") from None
+
+
+def cluster_info(etcdctl, endpoint, tls, timeout=30):
+    """{'cluster_id', 'members', 'version', 'db_size', 'revision'} from one endpoint."""
+    env = client_env([endpoint], *tls)
+    members = parse_member_list(check(member_list_argv(etcdctl), env, timeout, "member list"))
+    status = parse_endpoint_status(
+        check(endpoint_status_argv(etcdctl), env, timeout, "endpoint status")
+    )[0]
+    return {
+        "cluster_id": members["cluster_id"],
+        "members": members["members"],
+        "version": status["version"],
+        "db_size": status["db_size"],
+        "revision": status["revision"],
+    }
+
+
+def trial_restore(tools, snapshot, scratch_parent, etcd_version, timeout):
+    """Restore the snapshot into a scratch directory that is removed afterwards.
+
+    This is the check `snapshot restore` itself makes (sha256, bbolt readable)
+    without touching any real data directory. Returns the seconds it took.
+    """
+    scratch = tempfile.mkdtemp(prefix=".kubedr-trial-restore-", dir=scratch_parent)
+    t0 = time.monotonic()
+    try:
+        cmd = snapshot_restore_argv(
+            tools,
+            snapshot,
+            os.path.join(scratch, "data"),
+            "kubedr-trial",
+            "kubedr-trial=http://127.0.0.1:2380",
+            ["http://127.0.0.1:2380"],
+            "kubedr-trial-restore",
+            etcd_version=etcd_version,
+        )
+        check(cmd["argv"], cmd["env"], timeout, "trial restore")
+        if not os.path.isfile(os.path.join(scratch, "data", "member", "snap", "db")):
+            raise BackupError(f"trial restore of {snapshot} produced no member/snap/db")
+    except EtcdctlError as exc:
+        raise BackupError(f"trial restore of {snapshot} failed: {exc}") from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return round(time.monotonic() - t0, 3)
+
+
+def _remove(*paths):
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def save_verified_snapshot(
+    *,
+    tools,
+    endpoints,
+    tls,
+    dest_dir,
+    source_host,
+    preferred_endpoint=None,
+    when=None,
+    do_trial_restore=True,
+    save_timeout=600,
+    kubernetes_version=None,
+    collection_version=None,
+    control_plane_archives=(),
+):
+    """Save, verify and record one snapshot. See the module docstring for the steps.
+
+    ``tools``: {'etcdctl': {'path', 'version'}, 'etcdutl': {...} | None} (the
+    etcd_member_facts shape); ``tls``: (cacert, cert, key); ``when``: the
+    backup's time (names the file); ``control_plane_archives``: listed in the
+    metadata. Returns {'snapshot', 'metadata_file', 'metadata', 'endpoint',
+    'notes', 'timings', 'peak_rss_kib'}.
+    """
+    etcdctl = tools.get("etcdctl") if tools else None
+    if not etcdctl or not etcdctl.get("path"):
+        raise BackupError("etcdctl is not installed on this master; it is needed to save")
+    if not endpoints:
+        raise BackupError("no etcd endpoints to save from")
+    timings = {}
+    t0 = time.monotonic()
+    endpoint, notes = pick_endpoint(etcdctl, endpoints, tls, preferred_endpoint)
+    try:
+        info = cluster_info(etcdctl, endpoint, tls)
+    except EtcdctlError as exc:
+        raise BackupError(f"could not read the cluster from {endpoint}: {exc}") from None
+    timings["choose_member"] = round(time.monotonic() - t0, 3)
+
+    try:
+        os.makedirs(dest_dir, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot create the backup directory {dest_dir}: {exc}") from None
+    need, free = space_needed(info["db_size"], do_trial_restore), free_bytes(dest_dir)
+    if free < need:
+        raise BackupError(
+            f"not enough free space in {dest_dir}: {mib(free)} free, about {mib(need)} needed"
+            f" (etcd database {mib(info['db_size'])}"
+            f"{', plus a trial restore' if do_trial_restore else ''}); free some space or"
+            " choose another backup directory; nothing was saved"
+        )
+
+    when = when or _utcnow()
+    final = os.path.join(dest_dir, snapshot_file_name(when))
+    if os.path.exists(final) or os.path.exists(metadata_path(final)):
+        raise BackupError(f"{final} exists already; a backup is never overwritten")
+    tmp = os.path.join(dest_dir, "." + os.path.basename(final) + ".tmp")
+    leftovers = (tmp, tmp + ".part")
+    env = client_env([endpoint], *tls)
+    try:
+        t1 = time.monotonic()
+        try:
+            check(
+                snapshot_save_argv(etcdctl, tmp),
+                env,
+                save_timeout,
+                f"snapshot save from {endpoint}",
+            )
+        except EtcdctlError as exc:
+            hint = ""
+            if "no space left" in str(exc).lower():
+                hint = f"; the disk holding {dest_dir} is full"
+            raise BackupError(f"{exc}{hint}; nothing was kept") from None
+        timings["save"] = round(time.monotonic() - t1, 3)
+
+        t2 = time.monotonic()
+        try:
+            verified = verify_trailer(tmp)
+            status = parse_snapshot_status(
+                check(
+                    snapshot_status_argv(tools, tmp), {"ETCDCTL_API": "3"}, 120, "snapshot status"
+                )
+            )
+        except (SnapshotError, EtcdctlError) as exc:
+            raise BackupError(
+                f"the snapshot saved from {endpoint} failed verification: {exc}"
+            ) from None
+        timings["verify"] = round(time.monotonic() - t2, 3)
+        if status["revision"] < 1 or status["total_key"] < 1:
+            raise BackupError(f"the snapshot saved from {endpoint} holds no keys: {status}")
+        tried = None
+        if do_trial_restore:
+            timings["trial_restore"] = trial_restore(
+                tools, tmp, dest_dir, info["version"], save_timeout
+            )
+            tried = True
+        metadata = build_metadata(
+            final,
+            verified,
+            status,
+            created=when,
+            etcd_version=info["version"],
+            cluster_id=info["cluster_id"],
+            members=info["members"],
+            source_host=source_host,
+            kubernetes_version=kubernetes_version,
+            collection_version=collection_version,
+            control_plane_archives=control_plane_archives,
+            trial_restore=tried,
+        )
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, final)
+        try:
+            write_json_atomic(metadata_path(final), metadata)
+        except OSError as exc:
+            _remove(final)
+            raise BackupError(f"could not write the metadata of {final}: {exc}") from None
+    finally:
+        _remove(*leftovers)
+    timings["total"] = round(time.monotonic() - t0, 3)
+    return {
+        "snapshot": final,
+        "metadata_file": metadata_path(final),
+        "metadata": metadata,
+        "endpoint": endpoint,
+        "notes": notes,
+        "timings": timings,
+        "peak_rss_kib": {
+            "self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "tools": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        },
+    }

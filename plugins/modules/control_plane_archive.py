@@ -1,0 +1,150 @@
+#!/usr/bin/python
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: control_plane_archive
+short_description: Archive a master's control-plane files (/etc/kubernetes)
+version_added: 0.1.0
+author:
+  - kubedr.etcd maintainers
+description:
+  - Writes a gzip'd tar of C(/etc/kubernetes) - static pod manifests (also moved-aside
+    copies), PKI, kubeconfigs - as C(kubernetes-<host>-<stamp>.tar.gz), mode 0600 from the
+    first byte since it holds private keys.
+  - The archive is streamed to a hidden temporary name, hashed as it is written, and renamed
+    into place; a failure (a full disk, say) leaves nothing behind.
+  - A dead master needs these files back, and a restore moves the manifests around; keep one
+    archive per master with each etcd snapshot.
+options:
+  src:
+    description: Directory to archive.
+    type: path
+    default: /etc/kubernetes
+  dest_dir:
+    description: Directory the archive is written to; created (mode 0700) if missing.
+    type: path
+    default: /var/backups/kubedr-etcd
+  host:
+    description: Name of this master in the archive's name. Defaults to its hostname.
+    type: str
+  stamp:
+    description: UTC time naming the archive, as C(20261126T030000Z); defaults to now.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Reports the archive it would write.
+  diff_mode:
+    support: none
+  idempotent:
+    support: partial
+    details: With the same O(stamp), a second run finds the archive and changes nothing.
+notes:
+  - Runs with the Python standard library only.
+"""
+
+EXAMPLES = r"""
+- name: Archive /etc/kubernetes beside the snapshot of the same backup
+  kubedr.etcd.control_plane_archive:
+    dest_dir: /var/backups/kubedr-etcd
+    host: "{{ inventory_hostname }}"
+    stamp: "{{ backup_stamp }}"
+  register: archive
+"""
+
+RETURN = r"""
+path:
+  description: Full path of the archive.
+  returned: always
+  type: str
+  sample: /var/backups/kubedr-etcd/kubernetes-docker8-20261126T030000Z.tar.gz
+file:
+  description: File name of the archive.
+  returned: always
+  type: str
+  sample: kubernetes-docker8-20261126T030000Z.tar.gz
+host:
+  description: The master's name used in the file name.
+  returned: always
+  type: str
+  sample: docker8
+size:
+  description: Size in bytes.
+  returned: success, not in check mode
+  type: int
+  sample: 28412
+sha256:
+  description: sha256 of the archive file.
+  returned: success, not in check mode
+  type: str
+  sample: 5e2b...
+entries:
+  description: Number of files and directories archived.
+  returned: when the archive was written
+  type: int
+  sample: 41
+"""
+
+import datetime  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (  # noqa: E402
+    ArchiveError,
+    archive_directory,
+    archive_name,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
+    sha256_file,
+)
+
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "src": {"type": "path", "default": "/etc/kubernetes"},
+            "dest_dir": {"type": "path", "default": "/var/backups/kubedr-etcd"},
+            "host": {"type": "str"},
+            "stamp": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    host = p["host"] or socket.gethostname()
+    stamp = p["stamp"]
+    if stamp:
+        try:
+            datetime.datetime.strptime(stamp, STAMP_FORMAT)
+        except ValueError:
+            module.fail_json(msg=f"stamp={stamp!r} is not a UTC time like 20261126T030000Z")
+    else:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime(STAMP_FORMAT)  # noqa: UP017
+    name = archive_name(host, stamp)
+    path = os.path.join(p["dest_dir"], name)
+    result = {"path": path, "file": name, "host": host}
+    if not os.path.isdir(p["src"]):
+        module.fail_json(msg=f"src={p['src']} is not a directory: nothing to archive", **result)
+    if os.path.exists(path):
+        module.exit_json(
+            changed=False, size=os.path.getsize(path), sha256=sha256_file(path), **result
+        )
+    if module.check_mode:
+        module.exit_json(changed=True, msg=f"would archive {p['src']} to {path}", **result)
+    try:
+        os.makedirs(p["dest_dir"], mode=0o700, exist_ok=True)
+        done = archive_directory(p["src"], path)
+    except (OSError, ArchiveError) as exc:
+        module.fail_json(msg=str(exc), **result)
+    result.update(done)
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()
