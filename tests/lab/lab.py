@@ -40,6 +40,7 @@ BRIDGE = "kdrbr0"
 SUBNET = "10.77.0"
 HUB_IP = f"{SUBNET}.1"
 FIRST_HOST = 8  # docker8, docker9, ... as in the classic example
+BACKUP_HOST = 5  # backup1 at .5: sshd only, a place to keep backups off the masters
 ETCD35_DIR = Path(os.environ.get("KUBEDR_LAB_ETCD35_DIR", "/opt/kubedr-lab/etcd-3.5.16/usr/bin"))
 ETCD_BINARIES = {
     "3.4": {
@@ -63,6 +64,12 @@ HOST_BINDS = [  # per-host directory name -> path inside the master
     ("var-tmp", "/var/tmp"),
     ("var-backups", "/var/backups"),
     ("var-log", "/var/log"),
+    # What a scheduled backup installs: kept per master, never on the host.
+    ("etc-cron.d", "/etc/cron.d"),
+    ("etc-systemd-system", "/etc/systemd/system"),
+    ("etc-kubedr-etcd", "/etc/kubedr-etcd"),
+    ("usr-local-sbin", "/usr/local/sbin"),
+    ("usr-local-lib", "/usr/local/lib"),
 ]
 STOP_TIMEOUT = 50.0
 
@@ -90,6 +97,8 @@ class Lab:
     state_dir: str
     inventory: str
     created_mountpoints: list[str] = field(default_factory=list)
+    # Hosts with sshd only (no etcd, no static pods): off-master backup targets.
+    backup_hosts: list[Master] = field(default_factory=list)
 
     # -- paths ---------------------------------------------------------
     @property
@@ -115,11 +124,17 @@ class Lab:
     def etcdctl(self):
         return str(ETCD_BINARIES[self.etcd_version]["dir"] / "etcdctl")
 
+    @property
+    def hosts(self):
+        return self.masters + self.backup_hosts
+
     def master(self, name):
-        for m in self.masters:
+        """Any host of the lab by name (a master or a backup host)."""
+        for m in self.hosts:
             if m.name == name:
                 return m
-        raise LabError(f"no master named {name!r} in the lab ({', '.join(self.names)})")
+        names = ", ".join(h.name for h in self.hosts)
+        raise LabError(f"no host named {name!r} in the lab ({names})")
 
     @property
     def names(self):
@@ -140,6 +155,7 @@ class Lab:
             raise LabError(f"no lab is up (no {path}); start one with `make lab-up`")
         data = json.loads(path.read_text())
         data["masters"] = [Master(**m) for m in data["masters"]]
+        data["backup_hosts"] = [Master(**m) for m in data.get("backup_hosts", [])]
         return cls(**data)
 
     # -- running things in the lab --------------------------------------
@@ -310,11 +326,12 @@ def up(masters=3, etcd_version="3.4", inventory=DEFAULT_INVENTORY, state_dir=STA
         etcd_version=etcd_version,
         state_dir=str(state),
         inventory=str(inventory),
+        backup_hosts=[Master("backup1", f"{SUBNET}.{BACKUP_HOST}")],
     )
     lab.save()
     _prepare_files(lab)
     _create_network(lab)
-    for m in lab.masters:
+    for m in lab.hosts:
         _start_master(lab, m)
     lab.save()
     log(f"lab: {masters} master(s) started, bootstrapping etcd {etcd_version}")
@@ -370,7 +387,7 @@ def _prepare_files(lab):
     ssh.mkdir(mode=0o700)
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kubedr-lab", "-f", str(lab.ssh_key)])
     known = []
-    for m in lab.masters:
+    for m in lab.hosts:
         hd = lab.host_dir(m.name)
         for sub, _ in HOST_BINDS:
             (hd / sub).mkdir(parents=True)
@@ -435,7 +452,7 @@ def _create_network(lab):
     run([*hub, "link", "add", BRIDGE, "type", "bridge"])
     run([*hub, "addr", "add", f"{HUB_IP}/24", "dev", BRIDGE])
     run([*hub, "link", "set", BRIDGE, "up"])
-    for m in lab.masters:
+    for m in lab.hosts:
         run(["ip", "netns", "add", m.netns])
         veth = f"v-{m.name}"
         run([*hub, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", m.netns])
@@ -528,6 +545,8 @@ def _bootstrap_etcd(lab):
 
 
 def _wait_ready(lab):
+    for m in lab.backup_hosts:
+        wait_for(f"sshd on {m.name}", lambda m=m: _port_open(m.ip, 22), 30)
     for m in lab.masters:
         wait_for(f"sshd on {m.name}", lambda m=m: _port_open(m.ip, 22), 30)
         wait_for(
@@ -579,6 +598,9 @@ def write_inventory(lab):
         "all": {
             "children": {
                 "masters": {"hosts": {m.name: {"ansible_host": m.ip} for m in lab.masters}},
+                "backup_hosts": {
+                    "hosts": {m.name: {"ansible_host": m.ip} for m in lab.backup_hosts}
+                },
             },
             "vars": {
                 "ansible_user": "root",
@@ -613,7 +635,7 @@ def down(state_dir=STATE_DIR, inventory=DEFAULT_INVENTORY, log=print):
     # 1. Ask each master's PID 1 to stop its pods and itself.
     nodes = []
     if lab is not None:
-        for m in lab.masters:
+        for m in lab.hosts:
             pid = lab.node_pid(m.name) if _same_process(m.pid, m.start_time) else None
             if pid:
                 os.kill(pid, signal.SIGTERM)
@@ -659,7 +681,7 @@ def down(state_dir=STATE_DIR, inventory=DEFAULT_INVENTORY, log=print):
 def status(state_dir=STATE_DIR):
     lab = Lab.load(state_dir)
     out = {"etcd_version": lab.etcd_version, "inventory": lab.inventory, "masters": []}
-    for m in lab.masters:
+    for m in lab.hosts:
         st = lab.host_dir(m.name) / "status.json"
         pods = json.loads(st.read_text())["pods"] if st.exists() else []
         out["masters"].append(
