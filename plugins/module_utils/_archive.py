@@ -42,6 +42,13 @@ class _HashingWriter:
         self.raw.flush()
 
 
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def archive_name(host, stamp):
     """kubernetes-<host>-<stamp>.tar.gz, e.g. kubernetes-docker8-20261126T030000Z.tar.gz."""
     return f"{ARCHIVE_PREFIX}{host}-{stamp}{ARCHIVE_SUFFIX}"
@@ -65,6 +72,9 @@ def archive_directory(src, dest):
             writer = _HashingWriter(raw)
             with tarfile.open(fileobj=writer, mode="w|gz") as tar:
                 base = os.path.dirname(os.path.abspath(src))
+                # The top directory itself first, so its mode and owner come back too.
+                tar.add(src, arcname=os.path.relpath(os.path.abspath(src), base), recursive=False)
+                entries += 1
                 for root, dirs, files in os.walk(src):
                     dirs.sort()
                     for name in [*sorted(dirs), *sorted(files)]:
@@ -75,11 +85,11 @@ def archive_directory(src, dest):
             os.fsync(raw.fileno())
         os.rename(tmp, dest)
     except (OSError, tarfile.TarError) as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _remove(tmp)
         raise ArchiveError(f"could not archive {src} to {dest}: {exc}") from None
+    except BaseException:  # interrupted (signal, Ctrl-C): leave nothing behind
+        _remove(tmp)
+        raise
     return {
         "file": os.path.basename(dest),
         "size": writer.size,

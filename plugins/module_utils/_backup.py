@@ -134,7 +134,10 @@ def trial_restore(tools, snapshot, scratch_parent, etcd_version, timeout):
     This is the check `snapshot restore` itself makes (sha256, bbolt readable)
     without touching any real data directory. Returns the seconds it took.
     """
-    scratch = tempfile.mkdtemp(prefix=".kubedr-trial-restore-", dir=scratch_parent)
+    try:
+        scratch = tempfile.mkdtemp(prefix=".kubedr-trial-restore-", dir=scratch_parent)
+    except OSError as exc:
+        raise BackupError(f"cannot make a scratch directory for the trial restore: {exc}") from None
     t0 = time.monotonic()
     try:
         cmd = snapshot_restore_argv(
@@ -251,8 +254,8 @@ def save_verified_snapshot(
                 f"the snapshot saved from {endpoint} failed verification: {exc}"
             ) from None
         timings["verify"] = round(time.monotonic() - t2, 3)
-        if status["revision"] < 1 or status["total_key"] < 1:
-            raise BackupError(f"the snapshot saved from {endpoint} holds no keys: {status}")
+        if status["revision"] < 1:
+            notes.append(f"the cluster at {endpoint} holds no keys yet (revision 0)")
         tried = None
         if do_trial_restore:
             timings["trial_restore"] = trial_restore(
@@ -280,6 +283,9 @@ def save_verified_snapshot(
         except OSError as exc:
             _remove(final)
             raise BackupError(f"could not write the metadata of {final}: {exc}") from None
+        except BaseException:  # interrupted between the two: no snapshot without its record
+            _remove(final)
+            raise
     finally:
         _remove(*leftovers)
     timings["total"] = round(time.monotonic() - t0, 3)

@@ -195,3 +195,100 @@ def etcd_version(request):
 def lab(labs, etcd_version):
     """A running 3-master lab on the current etcd version."""
     return labs.get(3, etcd_version)
+
+
+def restored_digest(lab, snapshot, workdir):
+    """Restore a snapshot by hand into a fresh one-member etcd (in the lab's hub
+    namespace, with this lab's etcd binaries) and return the digest of its keys."""
+    spec = L.ETCD_BINARIES[lab.etcd_version]
+    data = Path(workdir) / "restored"
+    peer, client = f"http://{L.HUB_IP}:23800", f"http://{L.HUB_IP}:23790"
+    if "etcdutl" in spec["tools"]:
+        restore = [str(spec["dir"] / "etcdutl"), "snapshot", "restore"]
+    else:
+        restore = [str(spec["dir"] / "etcdctl"), "snapshot", "restore"]
+    proc = subprocess.run(
+        [
+            *restore,
+            str(snapshot),
+            "--data-dir",
+            str(data),
+            "--name",
+            "verify",
+            "--initial-cluster",
+            f"verify={peer}",
+            "--initial-advertise-peer-urls",
+            peer,
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, ETCDCTL_API="3"),
+        check=False,
+    )
+    assert proc.returncode == 0, f"restore by hand failed: {proc.stdout}{proc.stderr}"
+    log = open(Path(workdir) / "restored-etcd.log", "wb")
+    etcd = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            L.HUB,
+            str(spec["dir"] / "etcd"),
+            "--data-dir",
+            str(data),
+            "--name",
+            "verify",
+            "--listen-client-urls",
+            client,
+            "--advertise-client-urls",
+            client,
+            "--listen-peer-urls",
+            peer,
+            "--initial-advertise-peer-urls",
+            peer,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def answers():
+            probe = subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    L.HUB,
+                    str(spec["dir"] / "etcdctl"),
+                    f"--endpoints={client}",
+                    "endpoint",
+                    "health",
+                ],
+                capture_output=True,
+                env=dict(os.environ, ETCDCTL_API="3"),
+                check=False,
+            )
+            return probe.returncode == 0, probe.stderr
+
+        L.wait_for("the restored etcd to answer", answers, 30)
+        out = subprocess.run(
+            lab.in_hub(
+                sys.executable,
+                "-m",
+                "tests.lab.seeder",
+                "digest",
+                "--host",
+                L.HUB_IP,
+                "--port",
+                "23790",
+            ),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout)
+    finally:
+        etcd.terminate()
+        etcd.wait(30)
+        log.close()

@@ -181,7 +181,7 @@ def _leftovers():
     with open("/proc/self/mountinfo") as fh:
         found += [line.split()[4] for line in fh if "kubedr-lab" in line or "kdrlab" in line]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    found += [line for line in links.splitlines() if "kdrbr" in line or "v-docker" in line or "v-backup" in line]
+    found += [line for line in links.splitlines() if any(s in line for s in ("kdrbr", "v-"))]
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:

@@ -1,0 +1,145 @@
+"""Benchmark: the collection's backup against a bare `etcdctl snapshot save` + `sha256sum`.
+
+Both run in the same lab, on the same data, one after the other, on the same
+master. Reports wall time and peak memory (RSS) of each, and the ratio.
+
+    .venv/bin/python -m bench.backup_bench --size 256MiB --etcd 3.5 [--runs 2]
+
+Brings a 3-master lab up (replacing any running lab) and down again; writes a
+JSON report to bench/results/ and prints a table. Not a test: nothing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.integration.conftest import run_ansible, task_results
+from tests.lab import lab as L
+
+ROOT = L.ROOT
+BIN = Path(sys.executable).parent
+
+# Runs inside the master: the bare recipe, timed and measured the same way.
+BASELINE = r"""
+import os, resource, subprocess, sys, time
+env = dict(os.environ, ETCDCTL_API="3", ETCDCTL_ENDPOINTS="https://127.0.0.1:2379",
+           ETCDCTL_CACERT="/etc/kubernetes/pki/etcd/ca.crt",
+           ETCDCTL_CERT="/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+           ETCDCTL_KEY="/etc/kubernetes/pki/etcd/healthcheck-client.key")
+path = sys.argv[1]
+t0 = time.monotonic()
+subprocess.run(["etcdctl", "snapshot", "save", path], env=env, check=True,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+t1 = time.monotonic()
+subprocess.run(["sha256sum", path], check=True, stdout=subprocess.DEVNULL)
+t2 = time.monotonic()
+print(f'{{"save": {t1 - t0:.3f}, "sha256sum": {t2 - t1:.3f}, "total": {t2 - t0:.3f}, '
+      f'"peak_rss_kib": {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}, '
+      f'"size": {os.path.getsize(path)}}}')
+os.unlink(path)
+"""
+
+
+def sh(lab, host, *argv):
+    proc = subprocess.run(lab.exec_argv(host, *argv), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{host}: {argv} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def baseline(lab, host):
+    out = sh(lab, host, "/usr/bin/python3", "-c", BASELINE, "/var/backups/bench-baseline.db")
+    return json.loads(out)
+
+
+def collection(lab, controller_dir, trial_restore):
+    """The whole backup playbook: archives, snapshot, verification, copy to the controller."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.monotonic()
+    rc, data, err = run_ansible(
+        "ansible-playbook",
+        "playbooks/backup.yml",
+        "-i",
+        lab.inventory,
+        "-e",
+        f"etcd_backup_controller_dir={controller_dir}",
+        "-e",
+        f"etcd_backup_trial_restore={str(trial_restore).lower()}",
+        "-e",
+        "etcd_backup_keep_last=1",
+    )
+    wall = time.monotonic() - t0
+    if rc != 0:
+        raise SystemExit(f"backup.yml failed:\n{json.dumps(data)[-3000:]}\n{err[-3000:]}")
+    snap = next(iter(task_results(data, "Save a verified etcd snapshot").values()))
+    return {
+        "total": round(wall, 3),
+        "module_timings": snap["timings"],
+        "module_peak_rss_kib": snap["peak_rss_kib"],
+        "controller_peak_rss_kib": max(
+            before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        ),
+        "size": snap["metadata"]["snapshot"]["size"],
+    }
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--size", default="256MiB")
+    p.add_argument("--etcd", default="3.5", choices=sorted(L.ETCD_BINARIES))
+    p.add_argument("--runs", type=int, default=2)
+    args = p.parse_args()
+    L.up(3, args.etcd, log=lambda *_: None)
+    try:
+        lab = L.Lab.load()
+        seed = subprocess.run(
+            [sys.executable, "-m", "tests.lab", "seed", "--size", args.size],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        source = lab.masters[0].name
+        results = {"etcd": args.etcd, "seeded": json.loads(seed.stdout), "runs": []}
+        with tempfile.TemporaryDirectory(prefix="kubedr-bench-") as controller_dir:
+            for run in range(args.runs):
+                entry = {"run": run + 1, "baseline": baseline(lab, source)}
+                entry["collection_no_trial"] = collection(lab, controller_dir, False)
+                entry["collection_with_trial"] = collection(lab, controller_dir, True)
+                results["runs"].append(entry)
+                print(json.dumps(entry), flush=True)
+    finally:
+        L.down(log=lambda *_: None)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"backup-{args.etcd}-{args.size}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print_table(results)
+    print(f"report: {path}")
+
+
+def print_table(results):
+    print(f"\netcd {results['etcd']}, seeded {results['seeded']['value_bytes'] / 2**20:.0f} MiB")
+    print(
+        f"{'run':>3} {'bare s':>8} {'coll s':>8} {'ratio':>6} {'coll+trial s':>13} "
+        f"{'bare RSS MiB':>13} {'module RSS MiB':>15} {'ctl RSS MiB':>12}"
+    )
+    for r in results["runs"]:
+        b, c, t = r["baseline"], r["collection_no_trial"], r["collection_with_trial"]
+        module_rss = max(c["module_peak_rss_kib"].values()) / 1024
+        print(
+            f"{r['run']:>3} {b['total']:>8.2f} {c['total']:>8.2f} {c['total'] / b['total']:>6.2f} "
+            f"{t['total']:>13.2f} {b['peak_rss_kib'] / 1024:>13.1f} {module_rss:>15.1f} "
+            f"{c['controller_peak_rss_kib'] / 1024:>12.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

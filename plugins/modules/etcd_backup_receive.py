@@ -1,0 +1,578 @@
+#!/usr/bin/python
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: etcd_backup_receive
+short_description: Verify a copied etcd backup and install it in a backup directory
+version_added: 0.1.0
+author:
+  - kubedr.etcd maintainers
+description:
+  - Runs where a backup is kept off the master (the controller through
+    C(delegate_to=localhost), or a backup host), after a snapshot, its metadata record and
+    the control-plane archives were copied into O(incoming_dir).
+  - Reads the metadata record C(<snapshot>.json), checks the snapshot (its sha256 trailer, and
+    size and sha256 equal to the record) and every control-plane archive the record lists
+    (size and sha256), and only then moves them into O(dest_dir) - archives first, then the
+    snapshot, the metadata record last, so a backup without its record is never taken for a
+    complete one.
+  - Moves are renames when both directories are on one file system; otherwise each file is
+    copied to a hidden temporary name in O(dest_dir), checked again, flushed to disk, renamed,
+    and only then removed from O(incoming_dir).
+  - Never overwrites. A file already in O(dest_dir) with the same sha256 counts as received
+    and its incoming duplicate is removed; a different file under the same name is an error
+    that names both hashes.
+  - When a copy is truncated or corrupt, every incoming file of this backup is removed (they
+    are copies; the snapshot stays on the master), nothing of it is left in O(dest_dir), the
+    backups received before are not touched, and the module fails naming the file, the
+    expected and the actual values.
+options:
+  incoming_dir:
+    description: Directory the files of the backup were copied into.
+    type: path
+    required: true
+  dest_dir:
+    description: Directory the verified backup is installed in; created (mode 0700) if missing.
+    type: path
+    required: true
+  snapshot:
+    description:
+      - File name (not a path) of the snapshot, for example
+        C(etcd-snapshot-20261126T030000Z.db). Its metadata record is the same name plus C(.json).
+    type: str
+    required: true
+  require_archives:
+    description:
+      - Fail when a control-plane archive listed in the metadata record is not in
+        O(incoming_dir) (nor already in O(dest_dir)).
+      - When V(false), a missing archive is reported in RV(missing_archives) and the rest is
+        installed.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details: Verifies everything, then reports what it would install; moves and removes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details:
+      - When every file is already in O(dest_dir) with the right sha256, nothing changes
+        (incoming duplicates are removed, which does not count as a change).
+notes:
+  - Runs with the Python standard library only.
+  - Installed files get mode 0600; they hold every secret of the cluster.
+seealso:
+  - module: kubedr.etcd.etcd_snapshot
+  - module: kubedr.etcd.etcd_snapshot_verify
+  - module: kubedr.etcd.etcd_backup_retention
+"""
+
+EXAMPLES = r"""
+- name: Fetch the backup of this master into the controller's incoming directory
+  ansible.builtin.fetch:
+    src: "{{ item }}"
+    dest: /srv/etcd-backups/incoming/
+    flat: true
+  loop: "{{ [snapshot.snapshot, snapshot.metadata_file] + archive_paths }}"
+
+- name: Verify it and install it beside the earlier backups
+  kubedr.etcd.etcd_backup_receive:
+    incoming_dir: /srv/etcd-backups/incoming
+    dest_dir: /srv/etcd-backups/cluster1
+    snapshot: "{{ snapshot.snapshot | basename }}"
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+snapshot:
+  description: Path of the snapshot in O(dest_dir) (in check mode, the path it would have).
+  returned: success
+  type: str
+  sample: /srv/etcd-backups/cluster1/etcd-snapshot-20261126T030000Z.db
+metadata_file:
+  description: Path of the metadata record in O(dest_dir).
+  returned: success
+  type: str
+  sample: /srv/etcd-backups/cluster1/etcd-snapshot-20261126T030000Z.db.json
+archives:
+  description: Paths of the control-plane archives of this backup in O(dest_dir).
+  returned: success
+  type: list
+  elements: str
+  sample: [/srv/etcd-backups/cluster1/kubernetes-cp-1-20261126T030000Z.tar.gz]
+verified:
+  description: sha256 of each file of the backup, by file name.
+  returned: success
+  type: dict
+  sample:
+    etcd-snapshot-20261126T030000Z.db: "e3b0c44298fc1c149afbf4c8996fb924..."
+installed:
+  description: Paths installed by this run (in check mode, that would be installed).
+  returned: success
+  type: list
+  elements: str
+  sample: [/srv/etcd-backups/cluster1/etcd-snapshot-20261126T030000Z.db]
+missing_archives:
+  description:
+    - Archives listed in the metadata record that were not received (O(require_archives=false)).
+  returned: success
+  type: list
+  elements: str
+  sample: []
+removed_from_incoming:
+  description: Incoming files removed - duplicates on success, the whole failed backup on failure.
+  returned: always
+  type: list
+  elements: str
+  sample: [/srv/etcd-backups/incoming/etcd-snapshot-20261126T030000Z.db]
+"""
+
+import errno  # noqa: E402
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import stat  # noqa: E402
+import tempfile  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
+    SnapshotError,
+    compare_with_metadata,
+    load_metadata,
+    metadata_path,
+    sha256_file,
+    verify_trailer,
+)
+
+RERUN = "the copy was interrupted or corrupted; run the backup again"
+
+
+class ReceiveError(Exception):
+    """Installing a verified file failed; the message says why."""
+
+
+def plain_name(name):
+    return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name
+
+
+def is_regular(path):
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+class Part:
+    """One file of the backup: where it is, where it goes, what it must be."""
+
+    def __init__(self, kind, name, incoming_dir, dest_dir, size=None, sha256=None):
+        self.kind = kind  # 'archive', 'snapshot' or 'metadata'
+        self.name = name
+        self.incoming = os.path.join(incoming_dir, name)
+        self.final = os.path.join(dest_dir, name)
+        self.size = size
+        self.sha256 = sha256
+        self.in_present = os.path.lexists(self.incoming)
+        self.in_sha256 = None  # of the incoming copy, once read
+        self.state = None  # 'install', 'present' or 'missing'
+
+    def label(self):
+        return {"archive": "control-plane archive", "metadata": "metadata file"}.get(
+            self.kind, self.kind
+        )
+
+
+def check_incoming(part, metadata):
+    """Problems (list) with the incoming copy of ``part`` against what the metadata records."""
+    if not is_regular(part.incoming):
+        return [f"incoming {part.label()} {part.incoming} is not a regular file"]
+    if part.kind == "metadata":
+        part.in_sha256 = part.sha256  # read and checked by load_metadata already
+        return []
+    if part.kind == "snapshot":
+        try:
+            verified = verify_trailer(part.incoming)
+        except SnapshotError as exc:
+            problems = [str(exc)]
+            try:
+                verified = {
+                    "size": os.path.getsize(part.incoming),
+                    "sha256": sha256_file(part.incoming),
+                }
+            except (OSError, SnapshotError):
+                return problems
+        else:
+            problems = []
+        part.in_sha256 = verified["sha256"]
+        problems.extend(
+            f"incoming snapshot {part.incoming}: {problem}"
+            for problem in compare_with_metadata(verified, metadata)
+        )
+        return problems
+    try:
+        size, digest = os.path.getsize(part.incoming), sha256_file(part.incoming)
+    except (OSError, SnapshotError) as exc:
+        return [f"cannot read incoming {part.label()} {part.incoming}: {exc}"]
+    part.in_sha256 = digest
+    problems = []
+    if size != part.size:
+        problems.append(
+            f"incoming {part.label()} {part.incoming} is {size} bytes but the metadata records"
+            f" {part.size} bytes"
+        )
+    if digest != part.sha256:
+        problems.append(
+            f"incoming {part.label()} {part.incoming} has sha256 {digest} but the metadata"
+            f" records {part.sha256}"
+        )
+    return problems
+
+
+def check_dest(part):
+    """(present, problem): whether dest_dir holds this file already, or why it clashes."""
+    if not os.path.lexists(part.final):
+        return False, None
+    if not is_regular(part.final):
+        return False, f"{part.final} exists and is not a regular file; move it away"
+    try:
+        size, digest = os.path.getsize(part.final), sha256_file(part.final)
+    except (OSError, SnapshotError) as exc:
+        return False, f"cannot read {part.final}: {exc}"
+    if digest == part.sha256 and (part.size is None or size == part.size):
+        return True, None
+    if part.in_present:
+        return False, (
+            f"{part.final} exists already with sha256 {digest}, but the incoming"
+            f" {part.incoming} has sha256 {part.in_sha256 or 'unknown'}: a backup is never"
+            " overwritten; find out which is right and move the other away"
+        )
+    return False, (
+        f"{part.final} has sha256 {digest} ({size} bytes) but the metadata records"
+        f" {part.sha256} ({part.size} bytes): the backup in dest_dir is damaged"
+    )
+
+
+def copy_across(part, dest_dir):
+    """Copy to a hidden temporary name in dest_dir, check, fsync, rename, remove the source."""
+    fd, temp = tempfile.mkstemp(dir=dest_dir, prefix=f".{part.name}.", suffix=".tmp")
+    try:
+        digest, size = hashlib.sha256(), 0
+        with open(part.incoming, "rb") as source, os.fdopen(fd, "wb") as target:
+            while True:
+                chunk = source.read(1 << 20)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                size += len(chunk)
+                target.write(chunk)
+            target.flush()
+            os.fsync(target.fileno())
+        if digest.hexdigest() != part.sha256 or (part.size is not None and size != part.size):
+            raise ReceiveError(
+                f"copying {part.incoming} to {dest_dir} gave {size} bytes with sha256"
+                f" {digest.hexdigest()}, expected {part.size} bytes with sha256 {part.sha256}"
+            )
+        os.replace(temp, part.final)
+    except BaseException:
+        remove(temp)
+        raise
+    os.unlink(part.incoming)
+
+
+def install(part, dest_dir):
+    """Move one verified file into dest_dir (mode 0600); nothing may be at its final name."""
+    os.chmod(part.incoming, 0o600)  # a copy across file systems is made 0600 anyway
+    try:
+        os.replace(part.incoming, part.final)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        copy_across(part, dest_dir)
+
+
+class Receiver:
+    def __init__(self, module):
+        self.module = module
+        p = module.params
+        self.name = p["snapshot"]
+        self.incoming_dir = p["incoming_dir"]
+        self.dest_dir = p["dest_dir"]
+        self.removed = []
+
+    def cleanup_incoming(self, parts):
+        """Remove every incoming file of this backup (not in check mode)."""
+        if self.module.check_mode:
+            return
+        for path in dict.fromkeys(part.incoming for part in parts):
+            if remove(path):
+                self.removed.append(path)
+
+    def fail_copy(self, problems, parts, installed=()):
+        for path in installed:
+            remove(path)
+        self.cleanup_incoming(parts)
+        if self.module.check_mode:
+            done = "check mode: nothing was removed"
+        else:
+            done = (
+                f"removed from {self.incoming_dir}: "
+                + (", ".join(os.path.basename(path) for path in self.removed) or "nothing")
+                + f"; nothing of it was installed in {self.dest_dir}"
+            )
+        self.module.fail_json(
+            msg=f"receiving {self.name} failed: {'; '.join(problems)}. {RERUN} ({done})",
+            problems=list(problems),
+            removed_from_incoming=self.removed,
+        )
+
+    def read_metadata(self):
+        """(metadata, metadata Part)."""
+        meta_name = metadata_path(self.name)
+        part = Part("metadata", meta_name, self.incoming_dir, self.dest_dir)
+        snapshot_in = Part("snapshot", self.name, self.incoming_dir, self.dest_dir)
+        if part.in_present:
+            try:
+                metadata = load_metadata(part.incoming)
+                part.sha256 = sha256_file(part.incoming)
+            except SnapshotError as exc:
+                self.fail_copy([str(exc)], [snapshot_in, part])
+            part.size = os.path.getsize(part.incoming)
+        elif is_regular(part.final):
+            try:
+                metadata = load_metadata(part.final)
+                part.sha256 = sha256_file(part.final)
+            except SnapshotError as exc:
+                self.module.fail_json(
+                    msg=f"{exc}: the backup in dest_dir is damaged; it was left as it is",
+                    removed_from_incoming=self.removed,
+                )
+            part.size = os.path.getsize(part.final)
+        else:
+            self.fail_copy(
+                [
+                    f"no metadata file {meta_name} in {self.incoming_dir} (nor in"
+                    f" {self.dest_dir}): the metadata record is copied with the snapshot"
+                ],
+                [snapshot_in, part],
+            )
+        recorded = metadata["snapshot"]["file"]
+        if recorded != self.name and not part.in_present:
+            self.module.fail_json(
+                msg=f"metadata file {part.final} describes snapshot {recorded}, not"
+                f" {self.name}: the backup in dest_dir is damaged; it was left as it is",
+                removed_from_incoming=self.removed,
+            )
+        if recorded != self.name:
+            self.fail_copy(
+                [f"metadata file {part.incoming} describes snapshot {recorded}, not {self.name}"],
+                [snapshot_in, part],
+            )
+        return metadata, part
+
+    def plan(self, metadata, meta_part):
+        """The parts in install order, plus the metadata problems of the archive list."""
+        parts, problems, seen = [], [], set()
+        for archive in metadata.get("control_plane_archives") or []:
+            name = archive.get("file") if isinstance(archive, dict) else None
+            if (
+                not isinstance(name, str)
+                or not plain_name(name)
+                or name in (self.name, meta_part.name)
+            ):
+                problems.append(
+                    f"metadata file {meta_part.incoming} lists control-plane archive {name!r},"
+                    " which is not a plain file name of its own"
+                )
+                continue
+            if name in seen:
+                continue
+            seen.add(name)
+            parts.append(
+                Part(
+                    "archive",
+                    name,
+                    self.incoming_dir,
+                    self.dest_dir,
+                    archive.get("size"),
+                    archive.get("sha256"),
+                )
+            )
+        recorded = metadata["snapshot"]
+        parts.append(
+            Part(
+                "snapshot",
+                self.name,
+                self.incoming_dir,
+                self.dest_dir,
+                recorded["size"],
+                recorded["sha256"],
+            )
+        )
+        parts.append(meta_part)
+        return parts, problems
+
+    def run(self):
+        p = self.module.params
+        metadata, meta_part = self.read_metadata()
+        parts, copy_problems = self.plan(metadata, meta_part)
+        clashes, missing = [], []
+        for part in parts:
+            if part.in_present:
+                copy_problems.extend(check_incoming(part, metadata))
+            present, clash = check_dest(part)
+            if clash:
+                clashes.append(clash)
+            elif present:
+                part.state = "present"
+            elif part.in_present:
+                part.state = "install"
+            elif part.kind == "archive" and not p["require_archives"]:
+                part.state = "missing"
+                missing.append(part.name)
+            else:
+                copy_problems.append(
+                    f"{part.label()} {part.name}"
+                    + (" listed in the metadata" if part.kind == "archive" else "")
+                    + f" is not in {self.incoming_dir}"
+                )
+        if copy_problems:
+            self.fail_copy(copy_problems + clashes, parts)
+        if clashes:
+            self.module.fail_json(
+                msg=f"receiving {self.name} failed: {'; '.join(clashes)}. Nothing was moved or"
+                " removed.",
+                problems=clashes,
+                removed_from_incoming=self.removed,
+            )
+
+        to_install = [part for part in parts if part.state == "install"]
+        result = {
+            "snapshot": parts[-2].final,
+            "metadata_file": meta_part.final,
+            "archives": [
+                part.final for part in parts if part.kind == "archive" and part.state != "missing"
+            ],
+            "verified": {part.name: part.sha256 for part in parts if part.state != "missing"},
+            "installed": [part.final for part in to_install],
+            "missing_archives": missing,
+            "removed_from_incoming": self.removed,
+        }
+        for name in missing:
+            self.module.warn(
+                f"control-plane archive {name} listed in the metadata of {self.name} was not"
+                " received (require_archives=false)"
+            )
+        if self.module.check_mode:
+            names = ", ".join(part.name for part in to_install)
+            result["msg"] = (
+                f"would install {names} into {self.dest_dir}"
+                if to_install
+                else f"{self.name} is already in {self.dest_dir}"
+            )
+            self.module.exit_json(changed=bool(to_install), **result)
+
+        self.install(to_install, parts)
+        for part in parts:
+            if part.state == "present" and part.in_present and remove(part.incoming):
+                self.removed.append(part.incoming)
+        result["msg"] = (
+            f"installed {', '.join(part.name for part in to_install)} into {self.dest_dir}"
+            if to_install
+            else f"{self.name} is already in {self.dest_dir}"
+        )
+        self.module.exit_json(changed=bool(to_install), **result)
+
+    def install(self, to_install, parts):
+        if not to_install:
+            return
+        try:
+            os.makedirs(self.dest_dir, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            self.module.fail_json(
+                msg=f"cannot create dest_dir {self.dest_dir}: {exc.strerror or exc}; nothing was"
+                " moved",
+                removed_from_incoming=self.removed,
+            )
+        installed = []
+        for part in to_install:
+            if os.path.lexists(part.final):
+                self.fail_copy(
+                    [f"{part.final} appeared meanwhile; a backup is never overwritten"],
+                    parts,
+                    installed=installed,
+                )
+            try:
+                install(part, self.dest_dir)
+            except (OSError, ReceiveError) as exc:
+                if os.path.lexists(part.final):  # renamed into place, then failed
+                    installed.append(part.final)
+                why = str(exc) if isinstance(exc, ReceiveError) else (exc.strerror or str(exc))
+                self.fail_copy(
+                    [f"installing {part.name} into {self.dest_dir} failed: {why}"],
+                    parts,
+                    installed=installed,
+                )
+            installed.append(part.final)
+        fsync_dir(self.dest_dir)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "incoming_dir": {"type": "path", "required": True},
+            "dest_dir": {"type": "path", "required": True},
+            "snapshot": {"type": "str", "required": True},
+            "require_archives": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    name = p["snapshot"]
+    if not plain_name(name) or name.startswith("."):
+        module.fail_json(
+            msg=f"snapshot={name!r} is not a file name: give the snapshot's name without a"
+            " directory, e.g. etcd-snapshot-20261126T030000Z.db"
+        )
+    if not os.path.isdir(p["incoming_dir"]):
+        module.fail_json(
+            msg=f"incoming_dir {p['incoming_dir']} is not a directory: copy the backup there first"
+        )
+    if os.path.lexists(p["dest_dir"]) and not os.path.isdir(p["dest_dir"]):
+        module.fail_json(msg=f"dest_dir {p['dest_dir']} exists and is not a directory")
+    if os.path.realpath(p["incoming_dir"]) == os.path.realpath(p["dest_dir"]):
+        module.fail_json(
+            msg=f"incoming_dir and dest_dir are both {p['dest_dir']}: copy the backup into a"
+            " separate incoming directory"
+        )
+    Receiver(module).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Unit tests of the control_plane_archive module, run through its main()."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import tarfile
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.kubedr.etcd.plugins.modules import control_plane_archive
+
+STAMP = "20261126T030000Z"
+FILE = f"kubernetes-cp-1-{STAMP}.tar.gz"
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def module_exits(monkeypatch):
+    def exit_json(_self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(_self, msg, **kwargs):
+        raise FailJson({"msg": msg, **kwargs})
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+
+def run(arguments):
+    with patch_module_args(arguments), pytest.raises(ExitJson) as caught:
+        control_plane_archive.main()
+    return caught.value.args[0]
+
+
+def run_fail(arguments):
+    with patch_module_args(arguments), pytest.raises(FailJson) as caught:
+        control_plane_archive.main()
+    return caught.value.args[0]
+
+
+@pytest.fixture
+def etc(tmp_path):
+    """A small /etc/kubernetes."""
+    root = tmp_path / "etc" / "kubernetes"
+    (root / "manifests").mkdir(parents=True)
+    (root / "manifests" / "etcd.yaml").write_text("kind: Pod\n")
+    (root / "manifests" / "kube-apiserver.yaml").write_text("kind: Pod\n")
+    (root / "pki" / "etcd").mkdir(parents=True)
+    (root / "pki" / "etcd" / "ca.key").write_bytes(b"-----BEGIN EC PRIVATE KEY-----\n")
+    (root / "admin.conf").write_text("apiVersion: v1\n")
+    return root
+
+
+def args(src, dest, **extra):
+    return {"src": str(src), "dest_dir": str(dest), "host": "cp-1", "stamp": STAMP, **extra}
+
+
+def test_archive_of_a_small_tree(etc, tmp_path):
+    dest = tmp_path / "backups"
+    result = run(args(etc, dest))
+    path = dest / FILE
+    assert result["changed"] is True
+    assert result["path"] == str(path)
+    assert result["file"] == FILE
+    assert result["host"] == "cp-1"
+    assert result["size"] == path.stat().st_size
+    assert result["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert result["entries"] == 8
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o700
+    assert sorted(p.name for p in dest.iterdir()) == [FILE]  # no temporary file left
+    with tarfile.open(path) as tar:
+        assert tar.getnames() == [
+            "kubernetes",
+            "kubernetes/manifests",
+            "kubernetes/pki",
+            "kubernetes/admin.conf",
+            "kubernetes/manifests/etcd.yaml",
+            "kubernetes/manifests/kube-apiserver.yaml",
+            "kubernetes/pki/etcd",
+            "kubernetes/pki/etcd/ca.key",
+        ]
+        member = tar.extractfile("kubernetes/manifests/etcd.yaml")
+        assert member.read() == b"kind: Pod\n"
+
+
+def test_same_stamp_again_changes_nothing(etc, tmp_path):
+    dest = tmp_path / "backups"
+    first = run(args(etc, dest))
+    mtime = (dest / FILE).stat().st_mtime_ns
+    (etc / "admin.conf").write_text("changed meanwhile\n")
+    again = run(args(etc, dest))
+    assert again == {
+        "changed": False,
+        "path": first["path"],
+        "file": FILE,
+        "host": "cp-1",
+        "size": first["size"],
+        "sha256": first["sha256"],
+    }
+    assert (dest / FILE).stat().st_mtime_ns == mtime
+
+
+def test_check_mode_writes_nothing(etc, tmp_path):
+    dest = tmp_path / "backups"
+    result = run(args(etc, dest, _ansible_check_mode=True))
+    assert result == {
+        "changed": True,
+        "path": str(dest / FILE),
+        "file": FILE,
+        "host": "cp-1",
+        "msg": f"would archive {etc} to {dest / FILE}",
+    }
+    assert not dest.exists()
+
+
+def test_bad_stamp_and_missing_src(etc, tmp_path):
+    failed = run_fail(args(etc, tmp_path / "b", stamp="2026-11-26"))
+    assert failed["msg"] == "stamp='2026-11-26' is not a UTC time like 20261126T030000Z"
+    failed = run_fail(args(tmp_path / "nothing", tmp_path / "b"))
+    assert failed["msg"] == f"src={tmp_path / 'nothing'} is not a directory: nothing to archive"
+    assert not (tmp_path / "b").exists()
