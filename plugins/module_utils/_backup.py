@@ -37,6 +37,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     check,
     choose_healthy_endpoint,
     client_env,
+    diagnose_tls,
     endpoint_health_argv,
     endpoint_status_argv,
     member_list_argv,
@@ -109,7 +110,9 @@ def pick_endpoint(etcdctl, endpoints, tls, preferred=None, timeout=30):
     try:
         return choose_healthy_endpoint(health, preferred)
     except EtcdctlError as exc:
-        raise BackupError(f"{exc}; nothing was saved") from None
+        tls_problems = sorted({p for p in (diagnose_tls(e, *tls) for e in endpoints) if p})
+        hint = "; " + "; ".join(tls_problems) if tls_problems else ""
+        raise BackupError(f"{exc}{hint}; nothing was saved") from None
 
 
 def cluster_info(etcdctl, endpoint, tls, timeout=30):

@@ -24,7 +24,10 @@ import json
 import os
 import shlex
 import signal
+import socket
+import ssl
 import subprocess
+from urllib.parse import urlsplit
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     _BUMP_REVISION_SINCE,
@@ -686,3 +689,44 @@ def choose_healthy_endpoint(health, preferred=None):
     if preferred and not any(item["endpoint"].rstrip("/") == preferred for item in health):
         notes.append(f"{preferred} skipped: not among the endpoints checked")
     return healthy[0], notes
+
+
+# --------------------------------------------------------------------------
+# Telling TLS problems apart
+# --------------------------------------------------------------------------
+
+
+def diagnose_tls(endpoint, cacert, cert, key, timeout=3.0):
+    """Why a TLS connection to ``endpoint`` with these files fails, or None.
+
+    etcdctl reports a refused handshake as "context deadline exceeded"; this
+    makes the same handshake with the ssl module so the message can say which
+    file is wrong. Returns None when TLS is fine or the problem is not TLS.
+    """
+    parts = urlsplit(endpoint)
+    if parts.scheme != "https" or not cacert:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=cacert)
+        if cert:
+            context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        return f"cannot load the TLS files ({cacert}, {cert}, {key}): {exc}"
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 2379), timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=parts.hostname) as conn:
+                conn.sendall(b"GET /health HTTP/1.0\r\nHost: etcd\r\n\r\n")
+                conn.recv(64)
+    except ssl.SSLCertVerificationError as exc:
+        return (
+            f"TLS: {endpoint} presents a certificate that {cacert} does not verify"
+            f" ({exc.verify_message}); use the cluster's etcd CA"
+        )
+    except ssl.SSLError as exc:
+        return (
+            f"TLS: {endpoint} refused the client certificate {cert} ({exc.reason or exc});"
+            " use a client certificate signed by the cluster's etcd CA"
+        )
+    except OSError:
+        return None
+    return None

@@ -26,7 +26,7 @@ description:
     always kept.
 options:
   dir:
-    description: Directory holding the backups.
+    description: Directory holding the backups. When it does not exist there is nothing to prune.
     type: path
     required: true
   keep_last:
@@ -188,8 +188,17 @@ def main():
     )
     p = module.params
     directory = p["dir"]
-    if not os.path.isdir(directory):
+    if os.path.exists(directory) and not os.path.isdir(directory):
         module.fail_json(msg=f"dir {directory} is not a directory: check the backup directory")
+    if not os.path.exists(directory):  # nothing saved there yet (or check mode)
+        module.exit_json(
+            changed=False,
+            kept=[],
+            pruned=[],
+            ignored=[],
+            reasons={},
+            msg=f"no backups in {directory}: nothing to prune",
+        )
     backups, records, unreadable = read_backups(directory)
     try:
         decision = plan(backups, keep_last=p["keep_last"], keep_days=p["keep_days"])

@@ -109,10 +109,11 @@ def run_ansible(tool, *args, check=False, env=None):
 
 
 def task_results(data, task_name):
-    """{host: result} of the task with this name in a json-callback run."""
+    """{host: result} of the task with this name (a role's task too) in a results_json run."""
     for play in data.get("plays", []):
         for task in play.get("tasks", []):
-            if task["task"]["name"] == task_name:
+            name = task["task"]["name"]
+            if name == task_name or name.endswith(f" : {task_name}"):
                 return task["hosts"]
     raise AssertionError(
         f"task {task_name!r} not in the run: "

@@ -263,10 +263,14 @@ def test_check_mode_changes_nothing(three, rules):
     assert real["pruned"] == result["pruned"]
 
 
-def test_missing_dir(tmp_path):
-    failed = run_fail({"dir": str(tmp_path / "nope"), "keep_last": 3})
+def test_missing_dir_has_nothing_to_prune_but_a_file_is_refused(tmp_path):
+    result = run({"dir": str(tmp_path / "nope"), "keep_last": 3})
+    assert result["changed"] is False
+    assert result["msg"] == f"no backups in {tmp_path / 'nope'}: nothing to prune"
+    (tmp_path / "file").write_text("x")
+    failed = run_fail({"dir": str(tmp_path / "file"), "keep_last": 3})
     assert (
-        failed["msg"] == f"dir {tmp_path / 'nope'} is not a directory: check the backup directory"
+        failed["msg"] == f"dir {tmp_path / 'file'} is not a directory: check the backup directory"
     )
 
 
