@@ -9,6 +9,8 @@ import hashlib
 import json
 import tarfile
 
+import pytest
+
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import verify_trailer
 from tests.integration.conftest import run_ansible
 
@@ -57,6 +59,10 @@ def backup_files(lab, host):
 
 
 def test_schedule_install_run_and_remove(lab):
+    if lab.etcd_version == "3.4":
+        # What this checks (files, modes, cron, idempotence) does not depend on the etcd
+        # version; the script itself runs against etcd 3.4 and 3.5 in tests/unit/roles.
+        pytest.skip("the schedule role is exercised once, on the etcd 3.5 lab")
     # Start clean (an earlier run may have left the schedule installed).
     playbook(lab, "-e", "etcd_backup_schedule_state=absent")
     before = {m.name: backup_files(lab, m.name) for m in lab.masters}
