@@ -1,0 +1,629 @@
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubedr.etcd collection: not a public API, may change without notice.
+# Python standard library only, and pure: the etcd_restore_plan action plugin calls it on
+# the controller with the facts gathered on the masters.
+"""The cluster-wide restore plan: who restores with what, in which order, and why not.
+
+``build_plan`` takes what discovery found on every master (``kubedr_etcd_member``,
+``kubedr_etcd_tools``, ``kubedr_etcd_preflight``) and the backup's metadata record,
+and returns either the plan every master follows or the problems that forbid the
+restore, each one line naming the host and the fix. Nothing is stopped before the
+plan is ok: the restore must be right the first time.
+
+The plan follows PROCEDURE.md: one ``--initial-cluster`` and one fresh
+``--initial-cluster-token`` for all members, each member restored with its own
+name and peer URLs; followers stopped before the leader (stopping all at once
+stalls etcd's graceful stop); members started one at a time (kubeadm's
+``--experimental-initial-corrupt-check`` makes simultaneous starts wait on each other).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+from urllib.parse import urlsplit
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
+    _BUMP_REVISION_SINCE,
+    restore_tool,
+    supports_bump_revision,
+    version_tuple,
+)
+
+MIB = 1024 * 1024
+# Besides two copies of the snapshot (the restored db and the moved-aside data): the WAL
+# the restore writes and some room for etcd to start.
+SPACE_MARGIN = 64 * MIB
+DEFAULT_BUMP_REVISION = 1000000000
+
+_STAMP = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_TOKEN = re.compile(r"\A[A-Za-z0-9._-]+\Z")
+_RESTART_ADVICE = (
+    "Kubernetes watch caches and informers may miss changes: after the restore restart every"
+    " kube-apiserver, kube-controller-manager, kube-scheduler and kubelet"
+)
+
+
+def _size(nbytes):
+    """1536 -> '1.5 KiB'; whole numbers without decimals."""
+    value = float(nbytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            break
+        value /= 1024
+    if unit == "bytes":
+        return f"{int(nbytes)} bytes"
+    return f"{value:.1f} {unit}".replace(".0 ", " ")
+
+
+def _ip(value):
+    """Canonical text of an IP address, or None for anything else (a DNS name)."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip().strip("[]")))
+    except ValueError:
+        return None
+
+
+def _url_parts(url):
+    """(scheme, host, port) with the host canonical (IP) or lowercased (name).
+
+    Raises ValueError naming the URL when it has no host or port.
+    """
+    try:
+        parts = urlsplit(str(url).strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"'{url}' is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise ValueError(f"'{url}' is not an etcd URL (http[s]://host:port)")
+    host = _ip(parts.hostname) or parts.hostname.lower()
+    return parts.scheme, host, port
+
+
+def _joined(items):
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _minor(version):
+    return ".".join(str(part) for part in version_tuple(version)[:2])
+
+
+def _bump_needs(version):
+    since = _BUMP_REVISION_SINCE.get(version_tuple(version)[:2], (3, 4, 27))
+    return ".".join(str(part) for part in since)
+
+
+# --------------------------------------------------------------------------
+# The snapshot
+# --------------------------------------------------------------------------
+
+
+def _snapshot_facts(metadata, problems, warnings):
+    """{'size', 'revision', 'total_key', 'etcd_version', 'members'} from the metadata."""
+    facts = {
+        "size": None,
+        "revision": None,
+        "total_key": None,
+        "etcd_version": None,
+        "members": None,
+    }
+    if metadata is None:
+        warnings.append(
+            "the snapshot has no metadata record: only the sha256 trailer can be checked (not"
+            " its size, revision, etcd version or members), and the free space on the masters"
+            " is not checked against its size"
+        )
+        return facts
+    if not isinstance(metadata, dict):
+        problems.append(
+            f"snapshot_metadata is a {type(metadata).__name__}, not the metadata record: pass"
+            " the parsed <snapshot>.json (or null when the snapshot has none)"
+        )
+        return facts
+    snapshot = metadata.get("snapshot") if isinstance(metadata.get("snapshot"), dict) else {}
+    etcd = metadata.get("etcd") if isinstance(metadata.get("etcd"), dict) else {}
+    for key in ("size", "revision", "total_key"):
+        value = snapshot.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            problems.append(
+                f"the snapshot metadata has snapshot.{key}={value!r}, not a whole number: the"
+                " metadata record is damaged; use the backup's own <snapshot>.json"
+            )
+            continue
+        facts[key] = value
+    for key in ("size", "revision"):
+        if snapshot.get(key) is None:
+            warnings.append(
+                f"the snapshot metadata records no snapshot.{key}: what depends on it is not"
+                " checked"
+            )
+    version = etcd.get("version")
+    if version:
+        try:
+            version_tuple(version)
+        except ValueError:
+            warnings.append(
+                f"the snapshot metadata's etcd.version {version!r} is not an etcd version: the"
+                " masters' etcd is not checked against it"
+            )
+        else:
+            facts["etcd_version"] = str(version)
+    else:
+        warnings.append(
+            "the snapshot metadata records no etcd.version: the masters' etcd is not checked"
+            " against the snapshot's"
+        )
+    members = etcd.get("members")
+    if isinstance(members, list):
+        facts["members"] = [
+            str(member.get("name") or "") for member in members if isinstance(member, dict)
+        ]
+    return facts
+
+
+# --------------------------------------------------------------------------
+# One master
+# --------------------------------------------------------------------------
+
+
+def _known(tools, name):
+    tool = (tools or {}).get(name)
+    return tool if isinstance(tool, dict) and tool.get("path") and tool.get("version") else None
+
+
+def _missing_reason(tools, name):
+    tool = (tools or {}).get(name)
+    if isinstance(tool, dict) and tool.get("path"):
+        why = tool.get("error") or "no version"
+        return f"{name} at {tool['path']} gave no version ({why})"
+    return f"{name} was not found"
+
+
+def _choose_tool(host, etcd_version, tools, problems, warnings):
+    """{'name', 'path', 'version'} of the restore tool, as snapshot_restore_argv chooses."""
+    try:
+        choice = restore_tool(etcd_version)
+    except ValueError as exc:
+        problems.append(f"{host}: {exc}")
+        return None
+    etcdutl, etcdctl = _known(tools, "etcdutl"), _known(tools, "etcdctl")
+    if choice["tool"] == "etcdutl":
+        if etcdutl:
+            name, chosen = "etcdutl", etcdutl
+        elif (
+            choice["etcdctl_fallback"]
+            and etcdctl
+            and version_tuple(etcdctl["version"])[:2] == (3, 5)
+        ):
+            name, chosen = "etcdctl", etcdctl
+            warnings.append(
+                f"{host}: {_missing_reason(tools, 'etcdutl')}: restoring with etcdctl"
+                f" {etcdctl['version']}'s deprecated 'snapshot restore'; install etcdutl"
+                f" {etcd_version} on it to use the supported tool"
+            )
+        else:
+            problems.append(
+                f"{host}: etcd {etcd_version} restores with etcdutl, but"
+                f" {_missing_reason(tools, 'etcdutl')}; install etcdutl from the etcd"
+                f" {etcd_version} release on this master (etcdutl_path when it is not on PATH)"
+            )
+            return None
+    else:
+        if not etcdctl or version_tuple(etcdctl["version"])[:2] >= (3, 6):
+            why = (
+                f"found etcdctl {etcdctl['version']}, which has no 'snapshot restore'"
+                if etcdctl
+                else _missing_reason(tools, "etcdctl")
+            )
+            problems.append(
+                f"{host}: etcd {etcd_version} restores with etcdctl (ETCDCTL_API=3), but {why};"
+                f" install etcdctl from the etcd {etcd_version} release on this master"
+                " (etcdctl_path when it is not on PATH)"
+            )
+            return None
+        name, chosen = "etcdctl", etcdctl
+    if version_tuple(chosen["version"])[:2] > version_tuple(etcd_version)[:2]:
+        warnings.append(
+            f"{host}: {name} {chosen['version']} restores for etcd {etcd_version}: a tool from"
+            f" the etcd {_minor(etcd_version)} release is safer"
+        )
+    return {"name": name, "path": str(chosen["path"]), "version": str(chosen["version"])}
+
+
+def _etcd_version(host, member, tools, problems, warnings):
+    version = member.get("version")
+    if version:
+        try:
+            version_tuple(version)
+        except ValueError:
+            problems.append(
+                f"{host}: the etcd manifest gives etcd version {version!r}, which is not X.Y.Z;"
+                " correct the etcd image tag in the manifest"
+            )
+            return None
+        return str(version)
+    for name in ("etcdutl", "etcdctl"):
+        tool = _known(tools, name)
+        if tool:
+            warnings.append(
+                f"{host}: the etcd image tag does not tell the etcd version; assuming"
+                f" {tool['version']} from {name} {tool['path']}"
+            )
+            return str(tool["version"])
+    problems.append(
+        f"{host}: neither the etcd image tag nor an etcdutl/etcdctl on the master tells the etcd"
+        " version, so no restore tool can be chosen; install etcdutl (etcd 3.5+) or etcdctl"
+        " (3.3/3.4) of the cluster's etcd release on it"
+    )
+    return None
+
+
+def _check_addresses(host, address, peer_hosts, member, preflight, problems, warnings):
+    addresses = [ip for ip in (_ip(a) for a in preflight.get("addresses") or []) if ip]
+    has = ", ".join(addresses) if addresses else "none of the addresses tested"
+    for peer_host in peer_hosts:
+        peer_ip = _ip(peer_host)
+        if peer_ip is None:
+            hostname = str(preflight.get("hostname") or "").lower()
+            if peer_host not in (hostname, hostname.split(".")[0]):
+                warnings.append(
+                    f"{host}: the peer URL names the host {peer_host}, not an IP: check that it"
+                    " resolves to this master on every master"
+                )
+            continue
+        if peer_ip not in addresses:
+            problems.append(
+                f"{host}: the data and certificates were written for {peer_ip}; this master has"
+                f" {has}: a restore needs each master back on its old address (give it"
+                f" {peer_ip} again, or point the inventory entry at the master that has it)"
+            )
+    connect_ip = _ip(address) if address else None
+    if connect_ip and not ipaddress.ip_address(connect_ip).is_loopback:
+        if connect_ip not in addresses:
+            problems.append(
+                f"{host}: Ansible connects to {connect_ip}, but this master has {has}: the"
+                f" inventory entry may point at another machine; set ansible_host of {host} to"
+                " this master's own address"
+            )
+
+    peer_cert_ips = [ip for ip in (_ip(a) for a in preflight.get("peer_cert_ips") or []) if ip]
+    if peer_cert_ips:
+        cert = ((member.get("tls") or {}).get("peer_cert_file")) or "the peer certificate"
+        for peer_host in peer_hosts:
+            peer_ip = _ip(peer_host)
+            if peer_ip and peer_ip not in peer_cert_ips:
+                problems.append(
+                    f"{host}: {cert} is for {', '.join(peer_cert_ips)}, not for {peer_ip} (the"
+                    " member's peer URL): the other members would refuse it; restore"
+                    " /etc/kubernetes/pki from this master's control-plane archive"
+                )
+    server_cert_ips = [ip for ip in (_ip(a) for a in preflight.get("server_cert_ips") or []) if ip]
+    if server_cert_ips:
+        cert = ((member.get("tls") or {}).get("cert_file")) or "the server certificate"
+        for url in member.get("advertise_client_urls") or []:
+            try:
+                client_ip = _ip(_url_parts(url)[1])
+            except ValueError:
+                continue
+            if client_ip and client_ip not in server_cert_ips:
+                warnings.append(
+                    f"{host}: {cert} is for {', '.join(server_cert_ips)}, not for {client_ip}"
+                    f" ({url}): clients dialling that URL, such as the checks after the"
+                    " restore, will fail TLS"
+                )
+
+
+def _check_space(host, data_dir, preflight, snapshot, problems, warnings):
+    free = preflight.get("data_dir_free")
+    size = snapshot["size"]
+    if size is None:
+        return
+    if isinstance(free, bool) or not isinstance(free, int):
+        warnings.append(f"{host}: the free space of {data_dir}'s file system is unknown")
+        return
+    need = 2 * size + SPACE_MARGIN
+    if free < need:
+        shown_free, shown_need = _size(free), _size(need)
+        if shown_free == shown_need:
+            shown_free, shown_need = f"{free} bytes", f"{need} bytes"
+        problems.append(
+            f"{host}: {data_dir}'s file system has {shown_free} free but the restore needs"
+            f" {shown_need} (twice the {_size(size)} snapshot, as the restored data and the"
+            f" moved-aside data stay on it, plus {_size(SPACE_MARGIN)}); free some space there"
+        )
+
+
+def _plan_member(master, snapshot, problems, warnings):
+    """The plan entry of one master and whether it leads, or (None, None) when unusable."""
+    host = str(master.get("host") or "")
+    address = str(master.get("address") or host)
+    member, tools, preflight = master.get("member"), master.get("tools"), master.get("preflight")
+    if not isinstance(member, dict) or not member:
+        problems.append(
+            f"{host}: no etcd member facts (kubedr_etcd_member): no etcd manifest found there"
+            " (or the master did not answer); restore /etc/kubernetes from the control-plane"
+            " archive first, then run the restore again"
+        )
+        return None, None
+    if not isinstance(tools, dict):
+        problems.append(
+            f"{host}: no etcd tool facts (kubedr_etcd_tools): run kubedr.etcd.etcd_member_facts"
+            " on it first"
+        )
+    if not isinstance(preflight, dict):
+        problems.append(
+            f"{host}: no preflight facts (kubedr_etcd_preflight): run"
+            " kubedr.etcd.etcd_restore_preflight on it first"
+        )
+        preflight = None
+
+    name = str(member.get("name") or "")
+    if not name or re.search(r"[\s,=]", name):
+        problems.append(
+            f"{host}: the etcd member name {name!r} cannot go into --initial-cluster (empty, or"
+            " with a comma, '=' or space); correct --name in its etcd manifest"
+        )
+    data_dir = str(member.get("data_dir") or "")
+    if not data_dir.startswith("/"):
+        problems.append(
+            f"{host}: the etcd data dir {data_dir!r} is not an absolute path; correct"
+            " --data-dir in its etcd manifest"
+        )
+    peer_urls = [str(url) for url in member.get("initial_advertise_peer_urls") or []]
+    client_urls = [str(url) for url in member.get("advertise_client_urls") or []]
+    if not peer_urls:
+        problems.append(
+            f"{host}: the etcd manifest has no --initial-advertise-peer-urls; restore the"
+            " manifest from this master's control-plane archive"
+        )
+    peer_hosts, peer_keys = [], []
+    for url in peer_urls:
+        try:
+            scheme, peer_host, port = _url_parts(url)
+        except ValueError as exc:
+            problems.append(f"{host}: peer URL {exc}; correct its etcd manifest")
+            continue
+        peer_hosts.append(peer_host)
+        peer_keys.append(((scheme, peer_host, port), url))
+
+    version = _etcd_version(host, member, tools, problems, warnings)
+    tool = None
+    if version and isinstance(tools, dict):
+        tool = _choose_tool(host, version, tools, problems, warnings)
+    if version and snapshot["etcd_version"]:
+        if version_tuple(snapshot["etcd_version"])[:2] > version_tuple(version)[:2]:
+            problems.append(
+                f"{host}: the snapshot comes from etcd {snapshot['etcd_version']} but this master"
+                f" runs etcd {version}: etcd cannot restore a newer release's snapshot; upgrade"
+                f" etcd on the masters to {_minor(snapshot['etcd_version'])} first (the etcd"
+                " image in the manifest), or restore an older snapshot"
+            )
+
+    is_leader = None
+    if preflight is not None:
+        _check_addresses(host, address, peer_hosts, member, preflight, problems, warnings)
+        _check_space(host, data_dir, preflight, snapshot, problems, warnings)
+        hostname = str(preflight.get("hostname") or "")
+        if (
+            hostname
+            and name
+            and name.lower() not in (hostname.lower(), hostname.lower().split(".")[0])
+        ):
+            warnings.append(
+                f"{host}: the member is named {name} but the hostname is {hostname}: kubeadm"
+                " names the member after the node; check that this is the right master"
+            )
+        is_leader = preflight.get("is_leader")
+
+    entry = {
+        "host": host,
+        "name": name,
+        "address": address,
+        "peer_urls": peer_urls,
+        "client_urls": client_urls,
+        "data_dir": data_dir,
+        "etcd_version": version,
+        "tool": tool,
+    }
+    return {"entry": entry, "peer_keys": peer_keys}, is_leader
+
+
+# --------------------------------------------------------------------------
+# The whole cluster
+# --------------------------------------------------------------------------
+
+
+def _check_duplicates(planned, problems):
+    by_name, by_peer = {}, {}
+    for item in planned:
+        entry = item["entry"]
+        if entry["name"]:
+            by_name.setdefault(entry["name"], []).append(entry["host"])
+        for key, url in item["peer_keys"]:
+            by_peer.setdefault(key, []).append((entry["host"], url))
+    for name, hosts in by_name.items():
+        if len(hosts) > 1:
+            problems.append(
+                f"{_joined(hosts)}: share the etcd member name {name}; each member needs its"
+                " own name (kubeadm uses the node name): restore the etcd manifest of the wrong"
+                " one from its control-plane archive"
+            )
+    for owners in by_peer.values():
+        if len(owners) > 1:
+            hosts = list(dict.fromkeys(host for host, _ in owners))
+            problems.append(
+                f"{_joined(hosts)}: peer URL {owners[0][1]} appears {len(owners)} times; each"
+                " member needs its own peer address: restore the etcd manifest of the wrong one"
+                " from its control-plane archive"
+            )
+
+
+def _stop_order(hosts, leaders):
+    """Followers in inventory order, then the leader; inventory order when unknown."""
+    leading = [host for host, leads in zip(hosts, leaders, strict=True) if leads is True]
+    if len(leading) != 1:
+        return list(hosts)
+    return [host for host in hosts if host != leading[0]] + leading
+
+
+def _check_bump(bump_revision, members, warnings):
+    if not bump_revision:
+        warnings.append(f"bump_revision is 0: the revision is not bumped; {_RESTART_ADVICE}")
+        return None
+    cannot = [
+        f"{m['host']}'s {m['tool']['name']} {m['tool']['version']}"
+        f" (needs {_bump_needs(m['tool']['version'])}+)"
+        for m in members
+        if not supports_bump_revision(m["tool"]["version"])
+    ]
+    if cannot:
+        warnings.append(
+            f"restoring without --bump-revision: {_joined(cannot)} cannot bump the revision;"
+            f" {_RESTART_ADVICE} (or install a newer restore tool on those masters)"
+        )
+        return None
+    return bump_revision
+
+
+def _token(stamp, token, random_hex, problems):
+    if token is not None:
+        token = str(token)
+        if not _TOKEN.match(token):
+            problems.append(
+                f"token {token!r} is not usable as --initial-cluster-token: use letters, digits,"
+                " '.', '_' and '-' only"
+            )
+        return token
+    if random_hex is None:
+        suffix = secrets.token_hex(3)
+    elif callable(random_hex):
+        suffix = random_hex()
+    else:
+        suffix = random_hex
+    return f"kubedr-restore-{stamp}-{suffix}"
+
+
+def build_plan(
+    masters,
+    snapshot_metadata,
+    *,
+    stamp,
+    token=None,
+    bump_revision=DEFAULT_BUMP_REVISION,
+    random_hex=None,
+):
+    """The restore plan for all masters, or the problems that forbid the restore.
+
+    ``masters``: in inventory order, dicts {'host', 'address', 'member' (the
+    kubedr_etcd_member fact), 'tools' (kubedr_etcd_tools), 'preflight'
+    (kubedr_etcd_preflight)}; member, tools and preflight may be None.
+    ``snapshot_metadata``: the backup's metadata record, or None.
+    ``stamp``: names this restore (in the token and the moved-aside paths).
+    ``token``: the --initial-cluster-token; default ``kubedr-restore-<stamp>-<6 hex>``.
+    ``bump_revision``: N for --bump-revision N --mark-compacted, 0 or None for none.
+    ``random_hex``: the token's 6 hex digits, or a function returning them (tests).
+
+    Returns {'ok', 'problems', 'warnings', 'plan'}: ``plan`` is None unless ok, else
+    {'stamp', 'token', 'initial_cluster', 'bump_revision', 'members', 'stop_order',
+    'start_order', 'expected_revision_min', 'snapshot'}.
+    """
+    problems, warnings = [], []
+    masters = list(masters or [])
+
+    stamp = str(stamp or "")
+    if not _STAMP.match(stamp):
+        problems.append(
+            f"stamp {stamp!r} is not usable in file names and the cluster token: use letters,"
+            " digits, '.', '_' and '-', such as 20261126T031500Z"
+        )
+    if bump_revision is None:
+        bump_revision = 0
+    if isinstance(bump_revision, bool) or not isinstance(bump_revision, int) or bump_revision < 0:
+        problems.append(
+            f"bump_revision={bump_revision!r}: give 0 (no bump) or a whole number above 0"
+            f" ({DEFAULT_BUMP_REVISION} is the usual value)"
+        )
+        bump_revision = 0
+    token = _token(stamp, token, random_hex, problems)
+
+    snapshot = _snapshot_facts(snapshot_metadata, problems, warnings)
+
+    if not masters:
+        problems.append(
+            "no masters given: pass every master of the cluster in hosts, in inventory order"
+        )
+    hosts = [str((master or {}).get("host") or "") for master in masters]
+    if any(not host for host in hosts):
+        problems.append("a master without a host name was given: every entry needs its host")
+    repeated = [host for host in dict.fromkeys(hosts) if host and hosts.count(host) > 1]
+    if repeated:
+        problems.append(
+            f"{_joined(repeated)}: listed more than once in hosts; list each master once"
+        )
+
+    planned, leaders = [], []
+    for master in masters:
+        item, is_leader = _plan_member(master or {}, snapshot, problems, warnings)
+        leaders.append(is_leader)
+        if item is not None:
+            planned.append(item)
+    _check_duplicates(planned, problems)
+
+    count = len(masters)
+    if count and count % 2 == 0:
+        warnings.append(
+            f"{count} members tolerate no more failures than {count - 1}"
+            f" ({(count - 1) // 2} of them): an odd number of masters is the usual layout"
+        )
+    names = [item["entry"]["name"] for item in planned]
+    if snapshot["members"] is not None and len(planned) == count:
+        if sorted(snapshot["members"]) != sorted(names):
+            warnings.append(
+                f"the snapshot was taken from members {', '.join(snapshot['members']) or 'none'}"
+                f" but the plan restores {', '.join(names)}: check that it is this cluster's"
+                " backup"
+            )
+    versions = sorted({e["etcd_version"] for e in (i["entry"] for i in planned)} - {None})
+    if len(versions) > 1:
+        warnings.append(
+            f"the masters run different etcd versions ({', '.join(versions)}): an upgrade was"
+            " left half done; finish it after the restore"
+        )
+    if sum(1 for leads in leaders if leads is True) > 1:
+        leading = [host for host, leads in zip(hosts, leaders, strict=True) if leads is True]
+        warnings.append(
+            f"{_joined(leading)} each report being the etcd leader: stopping in inventory order"
+        )
+
+    if problems:
+        return {"ok": False, "problems": problems, "warnings": warnings, "plan": None}
+
+    members = [item["entry"] for item in planned]
+    bump = _check_bump(bump_revision, members, warnings)
+    initial_cluster = ",".join(f"{m['name']}={url}" for m in members for url in m["peer_urls"])
+    revision = snapshot["revision"]
+    plan = {
+        "stamp": stamp,
+        "token": token,
+        "initial_cluster": initial_cluster,
+        "bump_revision": bump,
+        "members": members,
+        "stop_order": _stop_order(hosts, leaders),
+        "start_order": list(hosts),
+        "expected_revision_min": None if revision is None else revision + (bump or 0),
+        "snapshot": {
+            "size": snapshot["size"],
+            "revision": revision,
+            "total_key": snapshot["total_key"],
+            "etcd_version": snapshot["etcd_version"],
+        },
+    }
+    return {"ok": True, "problems": [], "warnings": warnings, "plan": plan}

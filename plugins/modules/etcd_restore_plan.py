@@ -1,0 +1,280 @@
+#!/usr/bin/python
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Documentation only: kubedr.etcd.etcd_restore_plan is an action plugin that runs on the
+# controller (plugins/action/etcd_restore_plan.py); nothing of this file runs.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: etcd_restore_plan
+short_description: Plan the restore of every etcd member of a multi-master control plane
+version_added: 0.1.0
+author:
+  - kubedr.etcd maintainers
+description:
+  - Computes, once and on the controller, the plan that every master follows to restore the
+    same etcd snapshot - each member with its own name and peer URLs, one C(--initial-cluster)
+    and one fresh C(--initial-cluster-token) for all - or refuses with every problem found,
+    one line each, naming the master and the fix.
+  - Reads each master's facts from C(hostvars) - C(kubedr_etcd_member) and C(kubedr_etcd_tools)
+    from M(kubedr.etcd.etcd_member_facts), C(kubedr_etcd_preflight) from
+    M(kubedr.etcd.etcd_restore_preflight), and C(ansible_host) - so run those on the masters
+    first, and run this task once (C(run_once)).
+  - Refuses when a master has no member facts (no etcd manifest), two members share a name or a
+    peer URL, a master is not on the address its peer URL names (the data and certificates were
+    written for that address), Ansible connects to an address the master does not have, the peer
+    certificate does not cover the peer address, a master has no usable restore tool for its etcd
+    version (C(etcdutl) for etcd 3.5 and newer, C(etcdctl) for 3.3 and 3.4), the data dir's file
+    system has less free space than twice the snapshot plus 64 MiB, or the snapshot comes from a
+    newer etcd release than a master runs.
+  - Warns about an even number of members, a hostname that differs from the member name, a
+    snapshot taken from members with other names, a missing metadata record, and a restore
+    without C(--bump-revision).
+  - Changes nothing.
+options:
+  hosts:
+    description:
+      - The masters, by inventory name, in inventory order (for example
+        V("{{ groups['kube_control_plane'] }}")).
+      - The order is the order of C(--initial-cluster) and of O(hosts) in the start order.
+    type: list
+    elements: str
+    required: true
+  snapshot_metadata:
+    description:
+      - The snapshot's metadata record (the parsed C(<snapshot>.json) written by
+        M(kubedr.etcd.etcd_snapshot)), or V(null) for a snapshot without one.
+      - Gives the snapshot size for the free-space check, the revision, the etcd version that
+        wrote it and the member names it was taken from.
+    type: dict
+  stamp:
+    description:
+      - Names this restore, for example V(20261126T031500Z); used in the default O(token).
+      - Letters, digits, C(.), C(_) and C(-) only.
+    type: str
+    required: true
+  token:
+    description:
+      - The C(--initial-cluster-token) of the restored cluster.
+      - Defaults to C(kubedr-restore-<stamp>-<6 random hex digits>), new for each restore, so that
+        members of the old cluster cannot join the new one by mistake.
+    type: str
+  bump_revision:
+    description:
+      - Restore with C(--bump-revision <bump_revision> --mark-compacted), so that Kubernetes
+        watch caches and informers do not miss changes.
+      - Used only when the restore tool of every master supports it (C(etcdctl) 3.4.27+,
+        C(etcdutl) 3.5.10+); otherwise the plan has no bump and a warning says which master's tool
+        cannot, and that the control-plane components and kubelets need a restart.
+      - V(0) disables the bump.
+    type: int
+    default: 1000000000
+attributes:
+  check_mode:
+    support: full
+    details: The plan changes nothing, so it is computed the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: The plan is the same for the same facts, except the random part of the default token.
+  action:
+    support: full
+    details: Runs on the controller only; the masters are not contacted.
+notes:
+  - The members are stopped followers first and the leader last (stopping all at once can stall
+    etcd's graceful stop), and started one at a time in inventory order, each once the previous
+    one serves its peer port (etcd's initial corrupt check makes members that start together
+    wait on each other).
+seealso:
+  - module: kubedr.etcd.etcd_member_facts
+  - module: kubedr.etcd.etcd_snapshot_verify
+  - name: etcd disaster recovery
+    description: Restoring an etcd cluster from a snapshot.
+    link: https://etcd.io/docs/v3.5/op-guide/recovery/
+"""
+
+EXAMPLES = r"""
+- name: Plan the restore
+  kubedr.etcd.etcd_restore_plan:
+    hosts: "{{ groups['masters'] }}"
+    snapshot_metadata: "{{ snapshot_metadata_file.content | b64decode | from_json }}"
+    stamp: "{{ restore_stamp }}"
+  run_once: true
+  register: restore_plan
+
+- name: Plan the restore of a snapshot without metadata, without bumping the revision
+  kubedr.etcd.etcd_restore_plan:
+    hosts: "{{ groups['masters'] }}"
+    snapshot_metadata: null
+    stamp: "20261126T031500Z"
+    bump_revision: 0
+  run_once: true
+  register: restore_plan
+
+- name: Show this master's restore tool
+  ansible.builtin.debug:
+    msg: >-
+      {{ (restore_plan.plan.members | selectattr('host', '==', inventory_hostname) | first).tool }}
+"""
+
+RETURN = r"""
+plan:
+  description: The restore plan, the same for every master.
+  returned: success
+  type: dict
+  contains:
+    stamp:
+      description: O(stamp).
+      returned: success
+      type: str
+      sample: 20261126T031500Z
+    token:
+      description: The C(--initial-cluster-token) for every member.
+      returned: success
+      type: str
+      sample: kubedr-restore-20261126T031500Z-3f9a0c
+    initial_cluster:
+      description:
+        - The C(--initial-cluster) for every member, C(name=peer-url) for every peer URL of
+          every member, in inventory order.
+      returned: success
+      type: str
+      sample: master-1=https://10.0.0.11:2380,master-2=https://10.0.0.12:2380,master-3=https://10.0.0.13:2380
+    bump_revision:
+      description:
+        - The C(--bump-revision) value (always with C(--mark-compacted)), or V(null) for a
+          restore without it.
+      returned: success
+      type: int
+      sample: 1000000000
+    members:
+      description: One entry per master, in inventory order.
+      returned: success
+      type: list
+      elements: dict
+      contains:
+        host:
+          description: The inventory name.
+          returned: success
+          type: str
+          sample: master-1
+        name:
+          description: The member name (C(--name)).
+          returned: success
+          type: str
+          sample: master-1
+        address:
+          description: The address Ansible connects to (C(ansible_host), else the inventory name).
+          returned: success
+          type: str
+          sample: 10.0.0.11
+        peer_urls:
+          description: The member's C(--initial-advertise-peer-urls).
+          returned: success
+          type: list
+          elements: str
+          sample: ["https://10.0.0.11:2380"]
+        client_urls:
+          description: The member's C(--advertise-client-urls).
+          returned: success
+          type: list
+          elements: str
+          sample: ["https://10.0.0.11:2379"]
+        data_dir:
+          description: The data directory on the host.
+          returned: success
+          type: str
+          sample: /var/lib/etcd
+        etcd_version:
+          description: The etcd version the member runs.
+          returned: success
+          type: str
+          sample: 3.5.16
+        tool:
+          description: The tool that restores the snapshot on this master.
+          returned: success
+          type: dict
+          contains:
+            name:
+              description: V(etcdutl) or V(etcdctl) (run it with C(ETCDCTL_API=3)).
+              returned: success
+              type: str
+              sample: etcdutl
+            path:
+              description: Its path on the master.
+              returned: success
+              type: str
+              sample: /usr/local/bin/etcdutl
+            version:
+              description: Its version.
+              returned: success
+              type: str
+              sample: 3.5.16
+    stop_order:
+      description:
+        - Inventory names in the order to stop etcd - the followers, then the leader; inventory
+          order when the leader is unknown.
+      returned: success
+      type: list
+      elements: str
+      sample: ["master-2", "master-3", "master-1"]
+    start_order:
+      description:
+        - Inventory names in the order to start etcd, one at a time, each once the previous one
+          serves its peer port.
+      returned: success
+      type: list
+      elements: str
+      sample: ["master-1", "master-2", "master-3"]
+    expected_revision_min:
+      description:
+        - The lowest revision the restored cluster can have - the snapshot's revision plus
+          RV(plan.bump_revision); V(null) without metadata.
+      returned: success
+      type: int
+      sample: 1000012345
+    snapshot:
+      description: What the metadata record tells about the snapshot; V(null) values without it.
+      returned: success
+      type: dict
+      contains:
+        size:
+          description: Size of the snapshot file in bytes.
+          returned: success
+          type: int
+          sample: 20971552
+        revision:
+          description: The etcd revision of the snapshot.
+          returned: success
+          type: int
+          sample: 12345
+        total_key:
+          description: The number of keys in the snapshot.
+          returned: success
+          type: int
+          sample: 1024
+        etcd_version:
+          description: The etcd version that wrote the snapshot.
+          returned: success
+          type: str
+          sample: 3.5.16
+problems:
+  description: Every reason the restore is refused, one line each, naming the master.
+  returned: failure
+  type: list
+  elements: str
+  sample:
+    - "master-3: the data and certificates were written for 10.0.0.13; this master has
+      10.77.0.13: a restore needs each master back on its old address (give it 10.0.0.13 again,
+      or point the inventory entry at the master that has it)"
+warnings:
+  description: Things worth a look that do not stop the restore; also shown as warnings.
+  returned: always
+  type: list
+  elements: str
+  sample: ["4 members tolerate no more failures than 3 (1 of them): an odd number of masters is
+    the usual layout"]
+"""

@@ -1,0 +1,194 @@
+"""Unit tests of the etcd_restore_plan action plugin, run through ActionModule.run()."""
+
+from __future__ import annotations
+
+from unittest.mock import MagicMock
+
+import pytest
+from ansible.errors import AnsibleActionFail
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.vars.hostvars import HostVars
+from ansible.vars.manager import VariableManager
+
+from ansible_collections.kubedr.etcd.plugins.action import etcd_restore_plan
+from ansible_collections.kubedr.etcd.plugins.action.etcd_restore_plan import ActionModule
+from tests.unit.plugins.module_utils.test_restore_plan import STAMP, metadata, tools
+
+HOSTS = ["docker1", "docker2", "docker3"]
+
+
+def facts(n, leader=False):
+    """The facts of docker<n>: member master-<n> on 10.0.0.<n>."""
+    ip = f"10.0.0.{n}"
+    return {
+        "kubedr_etcd_member": {
+            "name": f"master-{n}",
+            "data_dir": "/var/lib/etcd",
+            "advertise_client_urls": [f"https://{ip}:2379"],
+            "initial_advertise_peer_urls": [f"https://{ip}:2380"],
+            "listen_peer_urls": [f"https://{ip}:2380"],
+            "version": "3.5.16",
+            "tls": {"peer_cert_file": "/etc/kubernetes/pki/etcd/peer.crt"},
+            "kubernetes_version": "v1.31.4",
+        },
+        "kubedr_etcd_tools": tools(),
+        "kubedr_etcd_preflight": {
+            "hostname": f"master-{n}",
+            "addresses": [ip],
+            "peer_cert_ips": [ip],
+            "server_cert_ips": [ip],
+            "data_dir_free": 10 * 1024**3,
+            "data_dir_is_mount": False,
+            "is_leader": leader,
+            "etcd_running": True,
+        },
+    }
+
+
+def hostvars_dict():
+    return {
+        f"docker{n}": {"ansible_host": f"10.0.0.{n}", **facts(n, leader=n == 2)} for n in (1, 2, 3)
+    }
+
+
+def action(args, check_mode=False):
+    task = MagicMock()
+    task.args = args
+    task.async_val = 0
+    task.check_mode = check_mode
+    task.action = "kubedr.etcd.etcd_restore_plan"
+    connection = MagicMock()
+    connection._shell.tmpdir = None
+    return ActionModule(
+        task=task,
+        connection=connection,
+        play_context=MagicMock(),
+        loader=MagicMock(),
+        templar=MagicMock(),
+        shared_loader_obj=None,
+    )
+
+
+def args(**extra):
+    return {"hosts": list(HOSTS), "snapshot_metadata": metadata(), "stamp": STAMP, **extra}
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """The warnings the plugin shows through display.warning."""
+    warnings = []
+    monkeypatch.setattr(etcd_restore_plan.display, "warning", warnings.append)
+    return warnings
+
+
+def test_plan_from_hostvars(shown):
+    result = action(args(token="kubedr-test")).run(task_vars={"hostvars": hostvars_dict()})
+    assert not result.get("failed")
+    assert result["changed"] is False
+    assert result["warnings"] == shown == []
+    plan = result["plan"]
+    assert plan["token"] == "kubedr-test"
+    assert plan["stamp"] == STAMP
+    assert plan["initial_cluster"] == (
+        "master-1=https://10.0.0.1:2380,master-2=https://10.0.0.2:2380,"
+        "master-3=https://10.0.0.3:2380"
+    )
+    assert plan["bump_revision"] == 1000000000
+    assert plan["stop_order"] == ["docker1", "docker3", "docker2"]
+    assert plan["start_order"] == HOSTS
+    assert plan["expected_revision_min"] == 1000012345
+    assert [m["address"] for m in plan["members"]] == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    assert plan["members"][0]["tool"] == {
+        "name": "etcdutl",
+        "path": "/usr/local/bin/etcdutl",
+        "version": "3.5.16",
+    }
+
+
+def test_default_token_and_check_mode(shown):
+    result = action(args(), check_mode=True).run(task_vars={"hostvars": hostvars_dict()})
+    assert result["plan"]["token"].startswith(f"kubedr-restore-{STAMP}-")
+    assert len(result["plan"]["token"]) == len(f"kubedr-restore-{STAMP}-") + 6
+
+
+def test_problems_fail_with_one_line_each(shown):
+    hostvars = hostvars_dict()
+    del hostvars["docker3"]["kubedr_etcd_member"]
+    hostvars["docker2"]["kubedr_etcd_preflight"]["addresses"] = ["10.77.0.2"]
+    hostvars["docker2"]["ansible_host"] = "10.77.0.2"
+    result = action(args()).run(task_vars={"hostvars": hostvars})
+    assert result["failed"] is True
+    assert result["changed"] is False
+    assert "plan" not in result
+    assert [p.split(":")[0] for p in result["problems"]] == ["docker2", "docker3"]
+    assert result["problems"][0].startswith(
+        "docker2: the data and certificates were written for 10.0.0.2; this master has 10.77.0.2"
+    )
+    assert result["problems"][1].startswith("docker3: no etcd member facts")
+    assert result["msg"] == "\n".join(result["problems"])
+
+
+def test_warnings_returned_and_shown(shown):
+    hostvars = hostvars_dict()
+    hostvars["docker1"]["kubedr_etcd_preflight"]["hostname"] = "node-a"
+    result = action(args(bump_revision=0)).run(task_vars={"hostvars": hostvars})
+    assert not result.get("failed")
+    assert result["plan"]["bump_revision"] is None
+    assert len(result["warnings"]) == 2
+    assert result["warnings"][0].startswith("docker1: the member is named master-1 but")
+    assert result["warnings"][1].startswith("bump_revision is 0")
+    assert shown == result["warnings"]
+
+
+def test_snapshot_without_metadata(shown):
+    result = action(args(snapshot_metadata=None)).run(task_vars={"hostvars": hostvars_dict()})
+    assert result["plan"]["snapshot"]["revision"] is None
+    assert result["warnings"][0].startswith("the snapshot has no metadata record")
+
+
+def test_facts_only_under_ansible_facts_and_no_ansible_host(shown):
+    hostvars = {host: {"ansible_facts": facts(n)} for n, host in enumerate(HOSTS, 1)}
+    result = action(args()).run(task_vars={"hostvars": hostvars})
+    # the inventory name is the address Ansible connects to: not an IP, so not checked
+    assert not result.get("failed"), result.get("msg")
+    assert [m["address"] for m in result["plan"]["members"]] == HOSTS
+    assert result["plan"]["stop_order"] == HOSTS
+
+
+def test_host_not_in_inventory(shown):
+    result = action(args(hosts=[*HOSTS, "docker9"])).run(task_vars={"hostvars": hostvars_dict()})
+    assert result["failed"] is True
+    assert result["problems"] == [
+        "docker9: not in the inventory; hosts must name the masters as the inventory does"
+    ]
+
+
+def test_real_hostvars(shown):
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=",".join(HOSTS) + ",")
+    variables = VariableManager(loader=loader, inventory=inventory)
+    for n, host in enumerate(HOSTS, 1):
+        inventory.get_host(host).set_variable("ansible_host", f"10.0.0.{n}")
+        variables.set_host_facts(host, facts(n, leader=n == 3))
+    hostvars = HostVars(inventory, variables, loader)
+    result = action(args()).run(task_vars={"hostvars": hostvars})
+    assert not result.get("failed"), result.get("msg")
+    assert result["plan"]["stop_order"] == ["docker1", "docker2", "docker3"]
+    assert result["plan"]["members"][2]["name"] == "master-3"
+
+
+def test_missing_required_argument():
+    with pytest.raises(AnsibleActionFail, match="stamp"):
+        action({"hosts": HOSTS}).run(task_vars={"hostvars": hostvars_dict()})
+
+
+def test_bad_bump_revision_is_a_problem(shown):
+    result = action(args(bump_revision=-5)).run(task_vars={"hostvars": hostvars_dict()})
+    assert result["failed"] is True
+    assert result["problems"][0].startswith("bump_revision=-5:")
+
+
+def test_unknown_argument_refused():
+    with pytest.raises(AnsibleActionFail, match=r"Unsupported parameters .*: snapshot"):
+        action(args(snapshot="/tmp/x.db")).run(task_vars={"hostvars": hostvars_dict()})

@@ -1,0 +1,148 @@
+"""Unit tests of the etcd_member_restore module, run through its main() against real
+etcd (3.4 and 3.5): restore, start etcd on the result, run again, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.kubedr.etcd.plugins.modules import etcd_member_restore
+from tests.unit.plugins.module_utils.test_restore import (
+    BUMP,
+    STAMP,
+    VERSIONS,
+    copy_member,
+    corrupt_body_snapshot,
+    listing,
+    restore_args,
+    save_member,
+    seeded_keys,
+    tree_digest,
+)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def module_exits(monkeypatch):
+    def exit_json(_self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(_self, msg, **kwargs):
+        raise FailJson({"msg": msg, **kwargs})
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+
+@pytest.fixture(scope="module", params=sorted(VERSIONS))
+def saved(request, tmp_path_factory):
+    """A stopped one-member etcd and its snapshot, per release."""
+    return save_member(request.param, tmp_path_factory)
+
+
+@pytest.fixture
+def member(saved, tmp_path):
+    etcd = copy_member(saved, tmp_path)
+    yield etcd
+    etcd.stop()
+
+
+def run(args, check_mode=False):
+    if check_mode:
+        args = {**args, "_ansible_check_mode": True}
+    with patch_module_args(args), pytest.raises(ExitJson) as caught:
+        etcd_member_restore.main()
+    return caught.value.args[0]
+
+
+def run_fail(args):
+    with patch_module_args(args), pytest.raises(FailJson) as caught:
+        etcd_member_restore.main()
+    return caught.value.args[0]
+
+
+def test_restore_start_and_run_again(saved, member):
+    bump = BUMP if saved["version"] == "3.5" else None
+    args = restore_args(saved, member, bump_revision=bump)
+
+    planned = run(args, check_mode=True)
+    assert planned["changed"] is True
+    assert planned["msg"].startswith("would restore")
+    assert listing(member.data_dir) == ["member"]
+
+    result = run(args)
+    aside = member.data_dir / f"member.kubedr-{STAMP}"
+    assert result["changed"] is True
+    assert result["moved_aside"] == str(aside)
+    assert result["bump_revision"] == bump
+    assert result["argv"] == planned["argv"]
+    assert result["rollback"][1] == f"mv -T {aside} {member.data_dir}/member"
+    marker = json.loads((member.data_dir / f".kubedr-restored-{STAMP}").read_text())
+    assert marker["tool"] == result["tool"]
+
+    member.start()
+    assert member.keys() == seeded_keys()
+    if bump:
+        assert member.revision() >= BUMP
+
+    again = run(args)
+    assert again["changed"] is False
+    assert again["moved_aside"] == str(aside)
+    assert again["msg"].endswith("nothing done")
+
+
+def test_running_etcd_is_refused(saved, member):
+    member.start()
+    failed = run_fail(restore_args(saved, member))
+    assert failed["msg"].startswith(f"etcd (pid {member.proc.pid}) still runs on")
+    assert failed["running"][0]["pid"] == member.proc.pid
+    assert listing(member.data_dir) == ["member"]
+
+
+def test_restore_tool_failure(saved, member, tmp_path):
+    bad = corrupt_body_snapshot(tmp_path / "not-bbolt.db")
+    before = tree_digest(member.data_dir)
+    failed = run_fail(restore_args(saved, member, snapshot=bad))
+    assert failed["msg"].endswith("was not touched")
+    assert failed["argv"][3] == bad
+    assert listing(member.data_dir) == ["member"]
+    assert tree_digest(member.data_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"timeout": 0}, "timeout=0: give the seconds"),
+        ({"stamp": "yesterday"}, "stamp='yesterday' is not a UTC time"),
+        ({"tools": {}}, "cannot choose the restore tool"),
+    ],
+)
+def test_bad_input(tmp_path, change, message):
+    data_dir = tmp_path / "etcd"
+    (data_dir / "member").mkdir(parents=True)
+    args = {
+        "snapshot": corrupt_body_snapshot(tmp_path / "s.db"),
+        "data_dir": str(data_dir),
+        "name": "m1",
+        "initial_cluster": "m1=http://127.0.0.1:2380",
+        "initial_advertise_peer_urls": ["http://127.0.0.1:2380"],
+        "initial_cluster_token": "t",
+        "tools": {"etcdctl": {"path": "/usr/bin/etcdctl", "version": "3.4.23"}},
+        "stamp": STAMP,
+        **change,
+    }
+    assert message in run_fail(args)["msg"]
+    assert sorted(p.name for p in Path(data_dir).iterdir()) == ["member"]
