@@ -32,6 +32,10 @@ options:
     type: list
     elements: str
     default: []
+  snapshot_dir:
+    description: Directory the restore copies the snapshot to; its free space is reported.
+    type: path
+    default: /var/tmp/kubedr-etcd-restore
   status_timeout:
     description: Seconds to wait for the local etcd's status (leader, revision).
     type: int
@@ -101,9 +105,18 @@ ansible_facts:
         revision:
           description: The local etcd's current revision; null when it did not answer.
           type: int
+        last_restore:
+          description:
+            - The newest restore by this collection found in the data directory (stamp, sha256
+              and path of the snapshot, time); null when there is none.
+          type: dict
+        snapshot_dir_free:
+          description: Free bytes where the snapshot will be copied (O(snapshot_dir)).
+          type: int
 """
 
 import ipaddress  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 import ssl  # noqa: E402
@@ -171,6 +184,25 @@ def is_mount_point(path):
     return False
 
 
+def last_restore(data_dir):
+    """The newest restore marker in the data dir ({stamp, sha256, snapshot}), or None."""
+    try:
+        names = sorted(n for n in os.listdir(data_dir) if n.startswith(".kubedr-restored-"))
+    except OSError:
+        return None
+    for name in reversed(names):
+        if name.endswith(".rolled-back"):
+            continue
+        try:
+            with open(os.path.join(data_dir, name)) as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict):
+            return {k: record.get(k) for k in ("stamp", "sha256", "snapshot", "time")}
+    return None
+
+
 def free_space(path):
     probe = path
     while probe and not os.path.exists(probe):
@@ -209,6 +241,7 @@ def main():
             "member": {"type": "dict", "required": True},
             "tools": {"type": "dict", "required": True},
             "addresses": {"type": "list", "elements": "str", "default": []},
+            "snapshot_dir": {"type": "path", "default": "/var/tmp/kubedr-etcd-restore"},
             "status_timeout": {"type": "int", "default": 10},
         },
         supports_check_mode=True,
@@ -228,6 +261,8 @@ def main():
         "etcd_running": running,
         "is_leader": leader,
         "revision": revision,
+        "last_restore": last_restore(data_dir),
+        "snapshot_dir_free": free_space(module.params["snapshot_dir"]),
     }
     module.exit_json(changed=False, ansible_facts={"kubedr_etcd_preflight": facts})
 
