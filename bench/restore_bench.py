@@ -1,0 +1,240 @@
+"""Benchmark: restore-ha against a bare shell script doing the same minimal steps.
+
+Both restore the same 3-master lab from the same snapshot, one after the other, in the
+same run. Reports the wall time of each, from its start to a verified cluster, the ratio,
+and whether every key and value came back (the lab's digest, taken after seeding, is
+compared after every restore).
+
+    .venv/bin/python -m bench.restore_bench --size 256MiB --etcd 3.5 [--runs 2]
+
+Once: lab up (3 masters), seed, digest, one backup with playbooks/backup.yml into a
+temporary controller directory. Then per run:
+
+1. destroy every master's etcd data (as tests/lab/demo.sh does); time
+   bench/bare_restore.sh: scp the snapshot, and on every master at once move the
+   manifests aside, wait for etcd to stop, restore, put the manifests back; then wait for
+   `etcdctl endpoint health --cluster`; compare the digest;
+2. destroy the data again; time `ansible-playbook playbooks/restore-ha.yml` (latest
+   backup, confirmed, forced), which ends with its own verification; compare the digest.
+
+Each destruction also removes what earlier restores moved aside or copied (old member
+directories, snapshot copies on the masters), so every restore starts from the same
+state, copies the snapshot again, and the disk does not fill up.
+
+Brings the lab up (replacing any running lab) and always down again; writes a JSON report
+to bench/results/ and prints a table. Not a test: nothing asserts, but the exit status is
+1 when a restore did not bring back every key and value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from tests.integration.conftest import run_ansible
+from tests.lab import lab as L
+
+ROOT = L.ROOT
+BARE = ROOT / "bench" / "bare_restore.sh"
+DIGEST_FIELDS = ("keys", "registry_keys", "bytes", "sha256")
+# Runs inside each master: the disaster of tests/lab/demo.sh (member/ removed), plus what
+# earlier restores of this benchmark left (moved-aside data, staging dirs, snapshot copies).
+WIPE = (
+    "rm -rf /var/lib/etcd/member /var/lib/etcd/member.* /var/lib/etcd/.kubedr-restore-*"
+    " /var/lib/etcd/.bare-restore-* /var/tmp/kubedr-etcd-restore /var/tmp/kubedr-bare-restore"
+)
+
+
+def lab_cli(*args):
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.lab", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"python -m tests.lab {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def digest():
+    return json.loads(lab_cli("digest"))
+
+
+def same_data(before, after):
+    return all(before[k] == after[k] for k in DIGEST_FIELDS)
+
+
+def wipe(lab):
+    """Destroy the etcd data of every master, then give the kubelets a moment."""
+    for name in lab.names:
+        proc = subprocess.run(
+            lab.exec_argv(name, "sh", "-c", WIPE), capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"{name}: wiping the etcd data failed: {proc.stderr.strip()}")
+    time.sleep(3)
+
+
+def backup(lab, controller_dir):
+    """One verified backup on the controller; returns the snapshot's path."""
+    rc, data, err = run_ansible(
+        "ansible-playbook",
+        "playbooks/backup.yml",
+        "-i",
+        lab.inventory,
+        "-e",
+        f"etcd_backup_controller_dir={controller_dir}",
+    )
+    if rc != 0:
+        raise SystemExit(f"backup.yml failed:\n{json.dumps(data)[-3000:]}\n{err[-3000:]}")
+    records = sorted(Path(controller_dir, "kubernetes").glob("etcd-snapshot-*.db.json"))
+    if not records:
+        raise SystemExit(f"backup.yml wrote no snapshot into {controller_dir}/kubernetes")
+    return records[-1].with_suffix("")
+
+
+def bare(lab, snapshot):
+    """bench/bare_restore.sh, from its start to a healthy cluster."""
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(BARE), str(snapshot), lab.inventory],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHON=sys.executable),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    wall = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"bare_restore.sh failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return {
+        "total": round(wall, 3),
+        "steps": json.loads(proc.stdout.strip().splitlines()[-1]),
+        "masters": proc.stderr.strip().splitlines(),
+    }
+
+
+def phase_seconds(phases):
+    """{phase: seconds} from the report's [{'phase', 'start'}, ..., {'phase': 'end'}]."""
+    times = [(p["phase"], datetime.fromisoformat(p["start"])) for p in phases]
+    return {
+        name: round((following - start).total_seconds(), 3)
+        for (name, start), (_, following) in itertools.pairwise(times)
+    }
+
+
+def collection(lab, controller_dir, reports):
+    """playbooks/restore-ha.yml, from its start to the end of its own verification."""
+    t0 = time.monotonic()
+    rc, data, err = run_ansible(
+        "ansible-playbook",
+        "playbooks/restore-ha.yml",
+        "-i",
+        lab.inventory,
+        "-e",
+        "etcd_restore_snapshot=latest",
+        "-e",
+        f"etcd_restore_backup_dir={controller_dir}",
+        "-e",
+        "etcd_restore_confirm=true",
+        "-e",
+        "etcd_restore_force=true",
+        "-e",
+        f"etcd_restore_report_dir={reports}",
+    )
+    wall = time.monotonic() - t0
+    if rc != 0:
+        raise SystemExit(f"restore-ha.yml failed:\n{json.dumps(data)[-3000:]}\n{err[-3000:]}")
+    written = sorted(Path(reports).glob("restore-*.json"))
+    if not written:
+        raise SystemExit(f"restore-ha.yml wrote no report into {reports}")
+    report = json.loads(written[-1].read_text())
+    written[-1].unlink()
+    return {
+        "total": round(wall, 3),
+        "phases": phase_seconds(report["phases"]),
+        "bump_revision": report["plan"]["bump_revision"],
+        "masters": report["masters"],
+    }
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--size", default="256MiB")
+    p.add_argument("--etcd", default="3.5", choices=sorted(L.ETCD_BINARIES))
+    p.add_argument("--runs", type=int, default=2)
+    args = p.parse_args()
+    L.up(3, args.etcd, log=lambda *_: None)
+    try:
+        lab = L.Lab.load()
+        seeded = json.loads(lab_cli("seed", "--size", args.size))
+        before = digest()
+        results = {
+            "etcd": args.etcd,
+            "etcd_version": L.ETCD_BINARIES[args.etcd]["version"],
+            "masters": len(lab.names),
+            "seeded": seeded,
+            "digest": before,
+            "runs": [],
+        }
+        with tempfile.TemporaryDirectory(prefix="kubedr-bench-", dir="/var/tmp") as work:
+            controller_dir, reports = Path(work, "backups"), Path(work, "reports")
+            snapshot = backup(lab, controller_dir)
+            results["snapshot"] = {"file": snapshot.name, "size": snapshot.stat().st_size}
+            for run in range(args.runs):
+                entry = {"run": run + 1}
+                wipe(lab)
+                entry["bare"] = bare(lab, snapshot)
+                entry["bare"]["same_data"] = same_data(before, digest())
+                wipe(lab)
+                entry["collection"] = collection(lab, controller_dir, reports)
+                entry["collection"]["same_data"] = same_data(before, digest())
+                results["runs"].append(entry)
+                print(json.dumps(entry), flush=True)
+    finally:
+        L.down(log=lambda *_: None)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"restore-{args.etcd}-{args.size}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print_table(results)
+    print(f"report: {path}")
+    complete = all(r[k]["same_data"] for r in results["runs"] for k in ("bare", "collection"))
+    if not complete:
+        print("a restore did not bring back every key and value: see the report")
+    return 0 if complete else 1
+
+
+def print_table(results):
+    print(
+        f"\netcd {results['etcd_version']}, {results['masters']} masters, seeded"
+        f" {results['seeded']['value_bytes'] / 2**20:.0f} MiB, snapshot"
+        f" {results['snapshot']['size'] / 2**20:.0f} MiB"
+    )
+    print(f"{'run':>3} {'bare s':>8} {'restore-ha s':>13} {'ratio':>6} {'bare':>8} {'ha':>8}")
+    for r in results["runs"]:
+        b, c = r["bare"], r["collection"]
+        data = ["same" if x["same_data"] else "DIFFERS" for x in (b, c)]
+        print(
+            f"{r['run']:>3} {b['total']:>8.2f} {c['total']:>13.2f} {c['total'] / b['total']:>6.2f}"
+            f" {data[0]:>8} {data[1]:>8}"
+        )
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in b["steps"].items() if k != "stamp")
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in c["phases"].items())
+        print(f"    bare: {steps}")
+        print(f"    restore-ha: {phases}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,365 @@
+"""playbooks/restore-ha.yml against the lab: every key and value back after a disaster;
+plans that change nothing; refusals before anything is touched; a failed run that keeps
+the old data and says how to roll back."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.conftest import task_results
+
+RESTORE = "playbooks/restore-ha.yml"
+SNAPSHOT_DIR = "/var/tmp/kubedr-etcd-restore"
+
+
+class Backup:
+    """A seeded cluster's digest and a verified backup of it on the controller."""
+
+    def __init__(self, lab, tmp_path):
+        lab.cli("seed", "--size", "1MiB", "--seed", "5")
+        self.digest = lab.digest()
+        self.dir = tmp_path / "backups"
+        rc, data, err = lab.ansible_playbook(
+            "playbooks/backup.yml",
+            "-e",
+            f"etcd_backup_controller_dir={self.dir}",
+            "-e",
+            "etcd_backup_trial_restore=false",
+        )
+        assert rc == 0, err
+        self.snapshot = Path(
+            task_results(data, "Save a verified etcd snapshot")["docker8"]["snapshot"]
+        )
+        self.controller_copy = self.dir / "kubernetes" / self.snapshot.name
+
+    def args(self, *extra, confirm=True):
+        args = ["-e", f"etcd_restore_backup_dir={self.dir}", "-e", "etcd_restore_snapshot=latest"]
+        if confirm:
+            args += ["-e", "etcd_restore_confirm=true"]
+        return [*args, *extra]
+
+
+def member_ids(lab):
+    out = lab.cli("etcdctl", "member", "list", "-w", "json").stdout
+    return sorted(m["ID"] for m in json.loads(out)["members"])
+
+
+def wipe_etcd_data(lab):
+    """The disaster: every master's etcd data destroyed."""
+    for m in lab.masters:
+        lab.sh(m.name, "rm -rf /var/lib/etcd/member")
+    lab.wait(
+        "the cluster to be gone",
+        lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster", check=False).returncode != 0,
+        60,
+    )
+
+
+def state(lab):
+    """What a refused or plan-only run must leave as it was: the members, and what lies
+    in each master's /etc/kubernetes, /var/lib/etcd and /var/tmp."""
+    listing = {
+        m.name: lab.sh(m.name, "ls -A /etc/kubernetes /var/lib/etcd /var/tmp").stdout
+        for m in lab.masters
+    }
+    return member_ids(lab), listing
+
+
+def restore_and_check(lab, backup, report_dir):
+    rc, data, err = lab.ansible_playbook(
+        RESTORE, *backup.args("-e", f"etcd_restore_report_dir={report_dir}")
+    )
+    assert rc == 0, f"{err}\n{json.dumps(data)[-3000:]}"
+    after = lab.digest()
+    for key in ("keys", "registry_keys", "bytes", "sha256"):
+        assert after[key] == backup.digest[key], (key, after, backup.digest)
+    (report_file,) = report_dir.glob("restore-*.json")
+    return data, json.loads(report_file.read_text()), after
+
+
+def test_restore_ha_brings_every_key_and_value_back(lab, tmp_path):
+    backup = Backup(lab, tmp_path)
+    ids_before = member_ids(lab)
+    wipe_etcd_data(lab)
+    _data, report, after = restore_and_check(lab, backup, tmp_path / "reports")
+
+    # A new cluster (fresh token, new member IDs) with the old names and addresses.
+    assert member_ids(lab) != ids_before
+    assert sorted(report["verification"]["members"]) == sorted(lab.names)
+    assert report["verification"]["apiservers_ready"] == [200] * len(lab.masters)
+    assert len(set(report["verification"]["hashkv"].values())) == 1
+    assert report["plan"]["token"].startswith("kubedr-restore-")
+    assert report["plan"]["stop_order"][-1] in lab.names
+    if lab.etcd_version == "3.5":  # etcdutl 3.5.16 bumps; etcdctl 3.4.23 cannot
+        assert report["plan"]["bump_revision"] == 1000000000
+        assert after["revision"] >= 1000000000 + backup.digest["revision"]
+    else:
+        assert report["plan"]["bump_revision"] is None
+        assert after["revision"] == backup.digest["revision"]
+    stamp = report["stamp"]
+    for m in lab.masters:
+        part = report["masters"][m.name]
+        assert part["data_moved_aside"] == f"/var/lib/etcd/member.kubedr-{stamp}"
+        assert part["manifests_moved_to"] == f"/etc/kubernetes/manifests.kubedr-{stamp}"
+        listing = lab.sh(m.name, "ls -A /var/lib/etcd /etc/kubernetes").stdout
+        assert f"member.kubedr-{stamp}" in listing  # moved aside, never deleted
+        assert "manifests\n" in listing
+    assert [p["phase"] for p in report["phases"]] == [
+        "preflight",
+        "distribute",
+        "stop",
+        "restore",
+        "start",
+        "verify",
+        "end",
+    ]
+
+    # A second run of the same snapshot changes nothing.
+    restored_ids = member_ids(lab)
+    rc, again, err = lab.ansible_playbook(RESTORE, *backup.args())
+    assert rc == 0, err
+    assert all(s["changed"] == 0 for s in again["stats"].values()), again["stats"]
+    assert member_ids(lab) == restored_ids
+    assert lab.digest()["sha256"] == after["sha256"]
+
+
+def test_plan_only_and_check_mode_change_nothing(lab, tmp_path):
+    backup = Backup(lab, tmp_path)
+    before = state(lab)
+    for extra in ([], ["--check", "-e", "etcd_restore_confirm=true"]):
+        rc, data, err = lab.ansible_playbook(RESTORE, *backup.args(confirm=False), *extra)
+        assert rc == 0, err
+        plan = task_results(data, "Plan the restore of every master")["docker8"]["plan"]
+        assert [m["name"] for m in plan["members"]] == lab.names
+        assert plan["initial_cluster"] == ",".join(
+            f"{m.name}=https://{m.ip}:2380" for m in lab.masters
+        )
+        assert state(lab) == before
+
+
+@pytest.mark.parametrize(("masters", "version"), [(1, "3.4"), (1, "3.5"), (5, "3.4"), (5, "3.5")])
+def test_one_and_five_masters(labs, masters, version, tmp_path):
+    lab = labs.get(masters, version)
+    backup = Backup(lab, tmp_path)
+    wipe_etcd_data(lab)
+    _, report, _ = restore_and_check(lab, backup, tmp_path / "reports")
+    assert sorted(report["verification"]["members"]) == sorted(lab.names)
+
+
+# -- refusals: before anything is touched ----------------------------------------------
+
+
+def refused(lab, backup, *extra, inventory=None):
+    rc, data, _ = lab.ansible_playbook(RESTORE, *backup.args(*extra), inventory=inventory)
+    assert rc != 0
+    return json.dumps(data)
+
+
+@pytest.fixture
+def on_34_only(lab):
+    if lab.etcd_version != "3.4":
+        pytest.skip("pre-flight refusals do not depend on the etcd version; run on the 3.4 lab")
+    return lab
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "metadata"])
+def test_damaged_snapshot_is_refused(on_34_only, tmp_path, damage):
+    lab = on_34_only
+    backup = Backup(lab, tmp_path)
+    before = state(lab)
+    snap = backup.controller_copy
+    if damage == "flip":
+        body = bytearray(snap.read_bytes())
+        body[len(body) // 3] ^= 0x01
+        snap.write_bytes(bytes(body))
+        words = "is corrupt"
+    elif damage == "truncate":
+        snap.write_bytes(snap.read_bytes()[:-777])
+        words = "no sha256 trailer"
+    else:
+        meta = Path(f"{snap}.json")
+        record = json.loads(meta.read_text())
+        record["snapshot"]["sha256"] = "0" * 64
+        meta.write_text(json.dumps(record))
+        words = "metadata records"
+    assert words in refused(lab, backup)
+    assert state(lab) == before
+
+
+def _inventory(lab, tmp_path, edit):
+    doc = yaml.safe_load(Path(lab.inventory).read_text())
+    edit(doc["all"]["children"]["masters"]["hosts"])
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_duplicate_member_names_are_refused(on_34_only, tmp_path):
+    lab = on_34_only
+    backup = Backup(lab, tmp_path)
+    before = state(lab)
+    # docker9's entry points at docker8's address: two inventory hosts, one member.
+    inv = _inventory(lab, tmp_path, lambda h: h["docker9"].update(ansible_host="10.77.0.8"))
+    out = refused(lab, backup, inventory=inv)
+    assert "docker8" in out and "duplicate" in out.lower(), out[-2000:]
+    assert state(lab) == before
+
+
+def test_an_unreachable_master_is_refused(on_34_only, tmp_path):
+    lab = on_34_only
+    backup = Backup(lab, tmp_path)
+    before = state(lab)
+    inv = _inventory(lab, tmp_path, lambda h: h.update(docker11={"ansible_host": "10.77.0.11"}))
+    rc, data, _ = lab.ansible_playbook(RESTORE, *backup.args(), inventory=inv)
+    assert rc != 0
+    assert data["stats"]["docker11"]["unreachable"] == 1
+    facts = task_results(data, "Discover each master's etcd member and tools")
+    assert facts["docker11"]["unreachable"]
+    # The play stops there (any_errors_fatal): no plan, nothing stopped.
+    with pytest.raises(AssertionError):
+        task_results(data, "Plan the restore of every master")
+    assert state(lab) == before
+
+
+def test_a_master_on_another_address_is_refused(on_34_only, tmp_path):
+    """The manifest says the member lived at 10.77.0.99: data and certificates were
+    written for an address this master no longer has."""
+    lab = on_34_only
+    backup = Backup(lab, tmp_path)
+    lab.sh(
+        "docker10",
+        "mv /etc/kubernetes/manifests /etc/kubernetes/manifests.bak && "
+        "sed -i s/10.77.0.10/10.77.0.99/g /etc/kubernetes/manifests.bak/etcd.yaml",
+    )
+    try:
+        out = refused(lab, backup)
+    finally:
+        lab.sh(
+            "docker10",
+            "sed -i s/10.77.0.99/10.77.0.10/g /etc/kubernetes/manifests.bak/etcd.yaml"
+            " && mv /etc/kubernetes/manifests.bak /etc/kubernetes/manifests",
+        )
+    assert "10.77.0.99" in out and "docker10" in out
+    lab.wait(
+        "cluster healthy",
+        lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster", check=False).returncode == 0,
+        90,
+    )
+
+
+def test_not_enough_disk_is_refused(on_34_only, tmp_path):
+    lab = on_34_only
+    backup = Backup(lab, tmp_path)
+    before = state(lab)
+    lab.sh("docker9", f"mkdir -p {SNAPSHOT_DIR} && mount -t tmpfs -o size=1m tmpfs {SNAPSHOT_DIR}")
+    try:
+        out = refused(lab, backup)
+    finally:
+        lab.sh("docker9", f"umount {SNAPSHOT_DIR} && rmdir {SNAPSHOT_DIR}")
+    assert f"docker9: {SNAPSHOT_DIR} has 1.0 MiB free" in out
+    assert state(lab) == before
+
+
+def test_a_missing_restore_tool_is_refused(lab, tmp_path):
+    backup = Backup(lab, tmp_path)
+    before = state(lab)
+    hide = (
+        "mkdir -p /run/empty-bin && mount --bind /run/empty-bin /usr/local/bin"
+        " && mount --bind /dev/null /usr/bin/etcdctl"
+    )
+    lab.sh("docker9", hide)
+    try:
+        out = refused(lab, backup)
+    finally:
+        lab.sh("docker9", "umount /usr/bin/etcdctl; umount /usr/local/bin")
+    assert "docker9" in out and re.search(r"no (restore )?tool|etcdutl|etcdctl", out), out[-2000:]
+    assert state(lab) == before
+
+
+# -- failures after the point of no return: nothing lost, rollback printed -------------
+
+
+def rollback_commands(data):
+    """The per-master commands the failed run printed."""
+    results = task_results(
+        data, "The restore failed - nothing was deleted; this is how to roll back"
+    )
+    msg = next(iter(results.values()))["msg"]
+    assert "put its old etcd data back" in msg["rollback"]
+    return msg["rollback_commands_per_master"]
+
+
+def run_rollback(lab, commands):
+    for host, lines in commands.items():
+        lab.sh(host, " && ".join(f"( {line} )" for line in lines))
+
+
+def test_etcd_that_will_not_stop_stops_the_run(on_34_only, tmp_path):
+    lab = on_34_only
+    backup = Backup(lab, tmp_path)
+    ids = member_ids(lab)
+    # Something named etcd that no manifest controls, on one master.
+    pid = lab.sh(
+        "docker9", "cp /bin/sleep /run/etcd && { setsid /run/etcd 600 >/dev/null 2>&1 & echo $!; }"
+    ).stdout.strip()
+    try:
+        rc, data, _ = lab.ansible_playbook(
+            RESTORE, *backup.args("-e", "etcd_restore_stop_timeout=5")
+        )
+        assert rc != 0
+        stopped = task_results(
+            data, "Stop the static pods (manifests moved aside), followers first"
+        )
+        failures = [r for r in next(iter(stopped.values()))["results"] if r.get("failed")]
+        assert [r["item"] for r in failures] == ["docker9"]
+        assert f"pid {pid}" in failures[0]["msg"] or pid in failures[0]["msg"], failures[0]["msg"]
+        commands = rollback_commands(data)
+    finally:
+        lab.sh("docker9", f"kill {pid}; rm -f /run/etcd", check=False)
+    # No member data was touched: the restore phase was never reached.
+    for m in lab.masters:
+        assert "member.kubedr-" not in lab.sh(m.name, "ls -A /var/lib/etcd").stdout
+    run_rollback(lab, commands)
+    lab.wait(
+        "cluster healthy",
+        lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster", check=False).returncode == 0,
+        90,
+    )
+    assert member_ids(lab) == ids
+    assert lab.digest()["sha256"] == backup.digest["sha256"]
+
+
+def test_etcd_that_does_not_start_keeps_old_data_and_rolls_back(labs, lab, tmp_path):
+    if lab.etcd_version != "3.5":
+        pytest.skip("run on the 3.5 lab (the 3.4 lab covers the stop failure)")
+    backup = Backup(lab, tmp_path)
+    ids = member_ids(lab)
+    pki = lab.host_dir("docker10") / "etc-kubernetes" / "pki" / "etcd"
+    good = (pki / "peer.key").read_bytes()
+    # docker10's running etcd keeps its key in memory; a restarted one cannot use this one.
+    shutil.copy(pki / "healthcheck-client.key", pki / "peer.key")
+    try:
+        rc, data, _ = lab.ansible_playbook(
+            RESTORE, *backup.args("-e", "etcd_restore_start_timeout=30")
+        )
+        assert rc != 0
+        commands = rollback_commands(data)
+        for m in lab.masters:  # the old data is kept on every master
+            assert "member.kubedr-" in lab.sh(m.name, "ls -A /var/lib/etcd").stdout
+    finally:
+        (pki / "peer.key").write_bytes(good)
+    run_rollback(lab, commands)
+    lab.wait(
+        "cluster healthy",
+        lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster", check=False).returncode == 0,
+        120,
+    )
+    assert member_ids(lab) == ids
+    assert lab.digest()["sha256"] == backup.digest["sha256"]
+    labs.forget()  # the lab went through a lot: the next test gets a fresh one
