@@ -36,7 +36,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
 MIB = 1024 * 1024
 # Besides two copies of the snapshot (the restored db and the moved-aside data): the WAL
 # the restore writes and some room for etcd to start.
-SPACE_MARGIN = 64 * MIB
+SPACE_MARGIN = 80 * MIB  # the restore's first WAL segment (64 MiB) and some room
 DEFAULT_BUMP_REVISION = 1000000000
 
 _STAMP = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -329,15 +329,16 @@ def _check_space(host, data_dir, preflight, snapshot, problems, warnings):
     if isinstance(free, bool) or not isinstance(free, int):
         warnings.append(f"{host}: the free space of {data_dir}'s file system is unknown")
         return
-    need = 2 * size + SPACE_MARGIN
+    need = size + SPACE_MARGIN
     if free < need:
         shown_free, shown_need = _size(free), _size(need)
         if shown_free == shown_need:
             shown_free, shown_need = f"{free} bytes", f"{need} bytes"
         problems.append(
             f"{host}: {data_dir}'s file system has {shown_free} free but the restore needs"
-            f" {shown_need} (twice the {_size(size)} snapshot, as the restored data and the"
-            f" moved-aside data stay on it, plus {_size(SPACE_MARGIN)}); free some space there"
+            f" {shown_need} (the {_size(size)} snapshot restored beside the current data, which"
+            f" is moved aside and kept, plus {_size(SPACE_MARGIN)} for its WAL); free some space"
+            " there"
         )
 
 

@@ -5,8 +5,10 @@ the old data and says how to roll back."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,14 +53,19 @@ def member_ids(lab):
 
 
 def wipe_etcd_data(lab):
-    """The disaster: every master's etcd data destroyed."""
+    """The disaster: every master's etcd data destroyed. The kubelet restarts etcd, which
+    then fails, or (the first master's manifest lists only itself) starts empty."""
     for m in lab.masters:
         lab.sh(m.name, "rm -rf /var/lib/etcd/member")
-    lab.wait(
-        "the cluster to be gone",
-        lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster", check=False).returncode != 0,
-        60,
-    )
+
+    def data_gone():
+        try:
+            proc = lab.cli("digest", check=False, timeout=60)
+        except subprocess.TimeoutExpired:
+            return True
+        return proc.returncode != 0 or json.loads(proc.stdout)["registry_keys"] == 0
+
+    lab.wait("the data to be gone", data_gone, 90)
 
 
 def state(lab):
@@ -143,7 +150,13 @@ def test_plan_only_and_check_mode_change_nothing(lab, tmp_path):
         assert state(lab) == before
 
 
-@pytest.mark.parametrize(("masters", "version"), [(1, "3.4"), (1, "3.5"), (5, "3.4"), (5, "3.5")])
+# CI runs two corners of the matrix; KUBEDR_FULL_MATRIX=1 runs all four.
+MATRIX = [(1, "3.4"), (5, "3.5")]
+if os.environ.get("KUBEDR_FULL_MATRIX") == "1":
+    MATRIX += [(1, "3.5"), (5, "3.4")]
+
+
+@pytest.mark.parametrize(("masters", "version"), MATRIX)
 def test_one_and_five_masters(labs, masters, version, tmp_path):
     lab = labs.get(masters, version)
     backup = Backup(lab, tmp_path)

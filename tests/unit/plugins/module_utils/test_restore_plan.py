@@ -525,13 +525,13 @@ def test_unknown_etcd_version_without_tools_refused():
 
 
 def test_not_enough_space_refused():
-    need = 2 * SNAPSHOT_SIZE + 64 * MIB
+    need = SNAPSHOT_SIZE + 80 * MIB
     masters = three()
     masters[2]["preflight"]["data_dir_free"] = need - 1
     problem = only_problem(masters)
     assert problem.startswith(
-        "docker3: /var/lib/etcd's file system has 109051903 bytes free but the restore needs"
-        " 109051904 bytes (twice the 20 MiB snapshot"
+        "docker3: /var/lib/etcd's file system has 104857599 bytes free but the restore needs"
+        " 104857600 bytes (the 20 MiB snapshot restored beside the current data"
     )
     masters[2]["preflight"]["data_dir_free"] = need
     assert plan_of(masters)["ok"]
@@ -541,9 +541,9 @@ def test_space_message_readable():
     masters = three()
     masters[0]["preflight"]["data_dir_free"] = 50 * MIB
     assert only_problem(masters) == (
-        "docker1: /var/lib/etcd's file system has 50 MiB free but the restore needs 104 MiB"
-        " (twice the 20 MiB snapshot, as the restored data and the moved-aside data stay on it,"
-        " plus 64 MiB); free some space there"
+        "docker1: /var/lib/etcd's file system has 50 MiB free but the restore needs 100 MiB"
+        " (the 20 MiB snapshot restored beside the current data, which is moved aside and kept,"
+        " plus 80 MiB for its WAL); free some space there"
     )
 
 
