@@ -7,45 +7,20 @@ import stat
 import tarfile
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kubedr.etcd.plugins.modules import control_plane_archive
+from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 STAMP = "20261126T030000Z"
 FILE = f"kubernetes-cp-1-{STAMP}.tar.gz"
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(_self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(_self, msg, **kwargs):
-        raise FailJson({"msg": msg, **kwargs})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 def run(arguments):
-    with patch_module_args(arguments), pytest.raises(ExitJson) as caught:
-        control_plane_archive.main()
-    return caught.value.args[0]
+    return run_module(control_plane_archive.main, arguments)
 
 
 def run_fail(arguments):
-    with patch_module_args(arguments), pytest.raises(FailJson) as caught:
-        control_plane_archive.main()
-    return caught.value.args[0]
+    return fail_module(control_plane_archive.main, arguments)
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ import hashlib
 import os
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (
     archive_directory,
@@ -21,42 +19,19 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     write_json_atomic,
 )
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_backup_retention
+from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 UTC = dt.timezone.utc  # noqa: UP017 - the module under test supports Python 3.9
 STATUS = {"hash": 1, "revision": 42, "total_key": 17, "total_size": 32768}
 HOSTS = ("cp-1", "cp-2")
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(_self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(_self, msg, **kwargs):
-        raise FailJson({"msg": msg, **kwargs})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 def run(arguments):
-    with patch_module_args(arguments), pytest.raises(ExitJson) as caught:
-        etcd_backup_retention.main()
-    return caught.value.args[0]
+    return run_module(etcd_backup_retention.main, arguments)
 
 
 def run_fail(arguments):
-    with patch_module_args(arguments), pytest.raises(FailJson) as caught:
-        etcd_backup_retention.main()
-    return caught.value.args[0]
+    return fail_module(etcd_backup_retention.main, arguments)
 
 
 def stamp(days_ago):
