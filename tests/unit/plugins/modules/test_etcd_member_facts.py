@@ -10,36 +10,19 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_member_facts
+from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "manifests"
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 @pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    """exit_json / fail_json raise with what they carried; warnings are recorded."""
-    warnings = []
-
-    def exit_json(_self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(_self, msg, **kwargs):
-        raise FailJson({"msg": msg, **kwargs})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda _self, w: warnings.append(w))
-    return warnings
+def warnings(monkeypatch):
+    """What the module passed to warn(), in order."""
+    recorded = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda _self, w: recorded.append(w))
+    return recorded
 
 
 @pytest.fixture
@@ -49,15 +32,12 @@ def no_tools(monkeypatch):
 
 
 def run(args):
-    with patch_module_args(args), pytest.raises(ExitJson) as caught:
-        etcd_member_facts.main()
-    return caught.value.args[0]
+    return run_module(etcd_member_facts.main, args)
 
 
 def run_fail(args):
-    with patch_module_args(args), pytest.raises(FailJson) as caught:
-        etcd_member_facts.main()
-    return caught.value.args[0]["msg"]
+    """The message main() passed to fail_json."""
+    return fail_module(etcd_member_facts.main, args)["msg"]
 
 
 def fake_tool(directory, name, version, rc=0, output=None):
@@ -91,7 +71,7 @@ def master(tmp_path):
     return tmp_path
 
 
-def test_reads_member_and_tools(master, module_exits):
+def test_reads_member_and_tools(master, warnings):
     bin_dir = master / "bin"
     etcdctl = fake_tool(bin_dir, "etcdctl", "3.5.16")
     etcdutl = fake_tool(bin_dir, "etcdutl", "3.5.16")
@@ -125,7 +105,7 @@ def test_reads_member_and_tools(master, module_exits):
         "etcdctl": {"path": etcdctl, "version": "3.5.16", "error": None},
         "etcdutl": {"path": etcdutl, "version": "3.5.16", "error": None},
     }
-    assert module_exits == []
+    assert warnings == []
 
 
 def test_check_mode_gives_the_same_facts(master, no_tools):
@@ -238,14 +218,14 @@ def test_moved_aside_manifest(master, no_tools):
     assert msg.startswith(f"no etcd manifest found: looked at {master}/manifests/etcd.yaml. ")
 
 
-def test_warnings_reach_module_warn(tmp_path, no_tools, module_exits):
+def test_warnings_reach_module_warn(tmp_path, no_tools, warnings):
     manifest = tmp_path / "etcd.yaml"
     shutil.copy(FIXTURES / "no-data-volume.yaml", manifest)
     result = run({"manifest_path": str(manifest)})
     member = result["ansible_facts"]["kubedr_etcd_member"]
     assert member["data_dir_host_path"] is None
     assert len(member["warnings"]) == 1
-    assert module_exits == [f"{manifest}: {member['warnings'][0]}"]
+    assert warnings == [f"{manifest}: {member['warnings'][0]}"]
 
 
 BAD = {

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_member_restore
 from tests.unit.plugins.module_utils.test_restore import (
@@ -23,28 +21,9 @@ from tests.unit.plugins.module_utils.test_restore import (
     seeded_keys,
     tree_digest,
 )
+from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 pytestmark = pytest.mark.timeout(180)
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(_self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(_self, msg, **kwargs):
-        raise FailJson({"msg": msg, **kwargs})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
 
 
 @pytest.fixture(scope="module", params=sorted(VERSIONS))
@@ -63,15 +42,11 @@ def member(saved, tmp_path):
 def run(args, check_mode=False):
     if check_mode:
         args = {**args, "_ansible_check_mode": True}
-    with patch_module_args(args), pytest.raises(ExitJson) as caught:
-        etcd_member_restore.main()
-    return caught.value.args[0]
+    return run_module(etcd_member_restore.main, args)
 
 
 def run_fail(args):
-    with patch_module_args(args), pytest.raises(FailJson) as caught:
-        etcd_member_restore.main()
-    return caught.value.args[0]
+    return fail_module(etcd_member_restore.main, args)
 
 
 def test_restore_start_and_run_again(saved, member):

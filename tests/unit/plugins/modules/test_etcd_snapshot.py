@@ -7,8 +7,6 @@ import os
 import stat
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import load_metadata
 from ansible_collections.kubedr.etcd.plugins.modules import (
@@ -18,43 +16,12 @@ from ansible_collections.kubedr.etcd.plugins.modules import (
 )
 from tests.lab.pki import CA, CLIENT, SERVER, write_pair
 from tests.unit.plugins.module_utils.test_backup import VERSIONS, listing, start_cluster
+from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 pytestmark = pytest.mark.timeout(180)
 
 STAMP = "20261126T030000Z"
 NAME = f"etcd-snapshot-{STAMP}.db"
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(_self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(_self, msg, **kwargs):
-        raise FailJson({"msg": msg, **kwargs})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
-def run(module, arguments):
-    with patch_module_args(arguments), pytest.raises(ExitJson) as caught:
-        module.main()
-    return caught.value.args[0]
-
-
-def run_fail(module, arguments):
-    with patch_module_args(arguments), pytest.raises(FailJson) as caught:
-        module.main()
-    return caught.value.args[0]
 
 
 def make_pki(directory):
@@ -114,13 +81,13 @@ def test_save_archive_and_verify(member, tmp_path):
     (etc / "manifests").mkdir(parents=True)
     (etc / "manifests" / "etcd.yaml").write_text("kind: Pod\n")
 
-    archive = run(
-        control_plane_archive,
+    archive = run_module(
+        control_plane_archive.main,
         {"src": str(etc), "dest_dir": str(dest), "host": "cp-1", "stamp": STAMP},
     )
     listed = [{key: archive[key] for key in ("host", "file", "size", "sha256")}]
-    result = run(
-        etcd_snapshot,
+    result = run_module(
+        etcd_snapshot.main,
         snapshot_args(
             cluster,
             pki,
@@ -149,8 +116,8 @@ def test_save_archive_and_verify(member, tmp_path):
     assert record["control_plane_archives"] == listed
     assert record["trial_restore"] is True
 
-    verified = run(
-        etcd_snapshot_verify,
+    verified = run_module(
+        etcd_snapshot_verify.main,
         {"path": str(snapshot), "tools": cluster.tools, "trial_restore": True},
     )
     assert verified["changed"] is False
@@ -160,14 +127,16 @@ def test_save_archive_and_verify(member, tmp_path):
     assert verified["trial_restore"] is True
     assert listing(dest) == sorted([archive["file"], NAME, f"{NAME}.json"])
 
-    again = run_fail(etcd_snapshot, snapshot_args(cluster, pki, dest, trial_restore=False))
+    again = fail_module(etcd_snapshot.main, snapshot_args(cluster, pki, dest, trial_restore=False))
     assert again["msg"] == f"{snapshot} exists already; a backup is never overwritten"
 
 
 def test_check_mode_writes_nothing(member, tmp_path):
     cluster, pki = member
     dest = tmp_path / "backups"
-    result = run(etcd_snapshot, snapshot_args(cluster, pki, dest, _ansible_check_mode=True))
+    result = run_module(
+        etcd_snapshot.main, snapshot_args(cluster, pki, dest, _ansible_check_mode=True)
+    )
     assert result["changed"] is True
     assert result["snapshot"] == str(dest / NAME)
     assert result["msg"].startswith(f"would save {dest / NAME} from {cluster.urls[0]} (database ")
@@ -179,7 +148,7 @@ def test_client_certificate_of_another_ca(member, tmp_path):
     dest = tmp_path / "backups"
     args = snapshot_args(cluster, pki, dest)
     args.update(cert_file=pki["other_cert"], key_file=pki["other_key"])
-    failed = run_fail(etcd_snapshot, args)
+    failed = fail_module(etcd_snapshot.main, args)
     # etcd drops the TLS handshake and etcdctl only sees the time run out; the module's
     # own handshake names the certificate etcd refused.
     assert failed["msg"].startswith(
@@ -195,13 +164,13 @@ def test_client_certificate_of_another_ca(member, tmp_path):
 def test_missing_certificate(member, tmp_path):
     cluster, pki = member
     args = snapshot_args(cluster, pki, tmp_path / "backups", cert_file=str(tmp_path / "no.crt"))
-    failed = run_fail(etcd_snapshot, args)
+    failed = fail_module(etcd_snapshot.main, args)
     assert failed["msg"].startswith(f"cert_file={tmp_path / 'no.crt'}: no such file.")
 
 
 def test_no_etcdctl(member, tmp_path):
     cluster, pki = member
     tools = {"etcdctl": None, "etcdutl": cluster.tools["etcdutl"]}
-    failed = run_fail(etcd_snapshot, snapshot_args(cluster, pki, tmp_path, tools=tools))
+    failed = fail_module(etcd_snapshot.main, snapshot_args(cluster, pki, tmp_path, tools=tools))
     assert failed["msg"].startswith("etcdctl was not found on this master (tools.etcdctl is empty)")
     assert os.listdir(tmp_path) == []

@@ -7,8 +7,6 @@ import json
 import os
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     build_metadata,
@@ -17,41 +15,18 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     write_json_atomic,
 )
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_snapshot_verify
+from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 NAME = "etcd-snapshot-20261126T030000Z.db"
 STATUS = {"hash": 3117283462, "revision": 42, "total_key": 17, "total_size": 32768}
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(_self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(_self, msg, **kwargs):
-        raise FailJson({"msg": msg, **kwargs})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 def run(args):
-    with patch_module_args(args), pytest.raises(ExitJson) as caught:
-        etcd_snapshot_verify.main()
-    return caught.value.args[0]
+    return run_module(etcd_snapshot_verify.main, args)
 
 
 def run_fail(args):
-    with patch_module_args(args), pytest.raises(FailJson) as caught:
-        etcd_snapshot_verify.main()
-    return caught.value.args[0]
+    return fail_module(etcd_snapshot_verify.main, args)
 
 
 def make_snapshot(path, pages=8, seed=1):

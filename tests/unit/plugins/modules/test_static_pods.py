@@ -5,33 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kubedr.etcd.plugins.modules import static_pods
 from tests.unit.plugins.module_utils.test_static_pods import PLAIN_PATH, STAMP, Fakes, free_port
+from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 pytestmark = pytest.mark.timeout(60)
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 @pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(_self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(_self, msg, **kwargs):
-        raise FailJson({"msg": msg, **kwargs})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+def plain_path(monkeypatch):
     # no container runtime of this machine's: the fake processes are what is watched
     monkeypatch.setenv("PATH", PLAIN_PATH)
 
@@ -54,15 +37,11 @@ def manifests(tmp_path):
 def run(args, check_mode=False):
     if check_mode:
         args = {**args, "_ansible_check_mode": True}
-    with patch_module_args(args), pytest.raises(ExitJson) as caught:
-        static_pods.main()
-    return caught.value.args[0]
+    return run_module(static_pods.main, args)
 
 
 def run_fail(args):
-    with patch_module_args(args), pytest.raises(FailJson) as caught:
-        static_pods.main()
-    return caught.value.args[0]
+    return fail_module(static_pods.main, args)
 
 
 def stopped(manifests_dir, fakes, **kwargs):
