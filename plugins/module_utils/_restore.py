@@ -37,10 +37,10 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
+    check_stamp,
     verify_trailer,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
-    STAMP_PATTERN,
     command_line,
     processes,
 )
@@ -272,8 +272,10 @@ def restore_member(
     RestoreError, before anything changed unless the message says otherwise.
     """
     t0 = time.monotonic()
-    if not stamp or not STAMP_PATTERN.match(str(stamp)):
-        raise RestoreError(f"stamp={stamp!r} is not a UTC time like 20261126T030000Z")
+    try:
+        stamp = check_stamp(stamp)
+    except ValueError as exc:
+        raise RestoreError(str(exc)) from None
     if not data_dir or not os.path.isabs(str(data_dir)):
         raise RestoreError(
             f"data_dir={data_dir!r} is not an absolute path; pass the member's data dir on"

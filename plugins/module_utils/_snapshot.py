@@ -15,6 +15,10 @@ what ``snapshot restore`` checks, without needing etcd. A copy of
 Each snapshot ``etcd-snapshot-20261126T030000Z.db`` gets a metadata file
 ``etcd-snapshot-20261126T030000Z.db.json`` (``build_metadata``); a backup without
 one is incomplete.
+
+The time stamp naming a backup (``20261126T030000Z``: UTC, no colons) has its one
+home here: ``STAMP_FORMAT``, ``check_stamp`` (a stamp given by the user) and
+``new_stamp`` (now, or a given time).
 """
 
 from __future__ import annotations
@@ -34,10 +38,15 @@ SNAPSHOT_PREFIX = "etcd-snapshot-"
 SNAPSHOT_SUFFIX = ".db"
 METADATA_SUFFIX = ".json"
 
+# a backup's time stamp, e.g. 20261126T030000Z: UTC, no colons (scp/rsync paths stay safe)
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+STAMP_EXAMPLE = "20261126T030000Z"
+_STAMP_PATTERN = re.compile(r"\d{8}T\d{6}Z")  # fullmatch; strptime alone also takes 202611T000Z
+
 _UTC = _dt.timezone.utc  # noqa: UP017 - datetime.UTC needs Python 3.11; masters may have 3.9
 # ours: 20261126T030000Z; the classic recipe's: 2026-11-26_03:00:00_UTC
 _TIME_FORMATS = (
-    (re.compile(r"\d{8}T\d{6}Z"), "%Y%m%dT%H%M%SZ"),
+    (_STAMP_PATTERN, STAMP_FORMAT),
     (re.compile(r"\d{4}-\d{2}-\d{2}_\d{2}:\d{2}:\d{2}_UTC"), "%Y-%m-%d_%H:%M:%S_UTC"),
 )
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -160,10 +169,36 @@ def _utc(when):
     return when.astimezone(_UTC)
 
 
+def new_stamp(when=None):
+    """The time stamp '20261126T030000Z' (STAMP_FORMAT) of an aware datetime or epoch
+    seconds, in UTC. Default: now."""
+    return _utc(when).strftime(STAMP_FORMAT)
+
+
+def check_stamp(stamp):
+    """A backup time stamp given by the user, checked: returned as str when it is a real
+    UTC time written like 20261126T030000Z, else ValueError saying so."""
+    text = "" if stamp is None else str(stamp)
+    if not _STAMP_PATTERN.fullmatch(text):
+        raise ValueError(f"stamp={stamp!r} is not a UTC time like {STAMP_EXAMPLE}")
+    try:
+        _dt.datetime.strptime(text, STAMP_FORMAT)
+    except ValueError:  # e.g. month 13, 30 February, hour 24
+        raise ValueError(
+            f"stamp={stamp!r} is not a UTC time like {STAMP_EXAMPLE}: no such date or time"
+        ) from None
+    return text
+
+
+def stamp_time(stamp):
+    """The aware UTC datetime of a stamp; ValueError as check_stamp."""
+    return _dt.datetime.strptime(check_stamp(stamp), STAMP_FORMAT).replace(tzinfo=_UTC)
+
+
 def snapshot_file_name(when=None):
     """'etcd-snapshot-20261126T030000Z.db' for an aware datetime or epoch seconds (UTC;
     no colons, so scp/rsync paths stay safe). Default: now."""
-    return f"{SNAPSHOT_PREFIX}{_utc(when).strftime('%Y%m%dT%H%M%SZ')}{SNAPSHOT_SUFFIX}"
+    return f"{SNAPSHOT_PREFIX}{new_stamp(when)}{SNAPSHOT_SUFFIX}"
 
 
 def parse_snapshot_time(name, prefix=SNAPSHOT_PREFIX, suffix=SNAPSHOT_SUFFIX):

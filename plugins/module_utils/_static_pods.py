@@ -32,7 +32,10 @@ import socket
 import subprocess
 import time
 
-STAMP_PATTERN = re.compile(r"^\d{8}T\d{6}Z$")
+from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
+    check_stamp as _check_stamp,
+)
+
 DEFAULT_CONTAINERS = ("etcd", "kube-apiserver")
 DEFAULT_PORTS = (2379, 2380, 6443)
 # argv[0] is an executable named etcd / kube-apiserver (any directory)
@@ -59,9 +62,11 @@ class StaticPodsError(Exception):
 
 
 def check_stamp(stamp):
-    if not stamp or not STAMP_PATTERN.match(str(stamp)):
-        raise StaticPodsError(f"stamp={stamp!r} is not a UTC time like 20261126T030000Z")
-    return str(stamp)
+    """_snapshot.check_stamp, raising StaticPodsError."""
+    try:
+        return _check_stamp(stamp)
+    except ValueError as exc:
+        raise StaticPodsError(str(exc)) from None
 
 
 def aside_path(manifests_dir, stamp):

@@ -88,7 +88,6 @@ entries:
   sample: 41
 """
 
-import datetime  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 
@@ -100,10 +99,10 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (  # n
     archive_name,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
+    check_stamp,
+    new_stamp,
     sha256_file,
 )
-
-STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def main():
@@ -121,11 +120,11 @@ def main():
     stamp = p["stamp"]
     if stamp:
         try:
-            datetime.datetime.strptime(stamp, STAMP_FORMAT)
-        except ValueError:
-            module.fail_json(msg=f"stamp={stamp!r} is not a UTC time like 20261126T030000Z")
+            stamp = check_stamp(stamp)
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
     else:
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime(STAMP_FORMAT)  # noqa: UP017
+        stamp = new_stamp()
     name = archive_name(host, stamp)
     path = os.path.join(p["dest_dir"], name)
     result = {"path": path, "file": name, "host": host}

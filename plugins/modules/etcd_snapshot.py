@@ -210,19 +210,17 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (  # n
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     snapshot_file_name,
+    stamp_time,
 )
-
-STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def parse_stamp(module, stamp):
     if not stamp:
         return datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
     try:
-        parsed = datetime.datetime.strptime(stamp, STAMP_FORMAT)
-    except ValueError:
-        module.fail_json(msg=f"stamp={stamp!r} is not a UTC time like 20261126T030000Z")
-    return parsed.replace(tzinfo=datetime.timezone.utc)  # noqa: UP017
+        return stamp_time(stamp)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
 
 
 def check_files(module):

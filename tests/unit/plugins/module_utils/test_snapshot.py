@@ -30,14 +30,18 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     METADATA_FORMAT,
+    STAMP_FORMAT,
     SnapshotError,
     build_metadata,
+    check_stamp,
     compare_with_metadata,
     load_metadata,
     metadata_path,
+    new_stamp,
     parse_snapshot_time,
     sha256_file,
     snapshot_file_name,
+    stamp_time,
     verify_trailer,
     write_json_atomic,
 )
@@ -198,6 +202,64 @@ def test_verify_reads_in_chunks_not_whole(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------
 # names
 # --------------------------------------------------------------------------
+
+
+def test_new_stamp():
+    when = dt.datetime(2026, 11, 26, 3, 0, 0, 999999, tzinfo=UTC)
+    assert new_stamp(when) == "20261126T030000Z"
+    plus_one = dt.timezone(dt.timedelta(hours=1))
+    assert new_stamp(dt.datetime(2026, 11, 26, 4, tzinfo=plus_one)) == "20261126T030000Z"
+    assert new_stamp(when.timestamp()) == "20261126T030000Z"
+    before = dt.datetime.now(UTC).replace(microsecond=0)
+    now = new_stamp()
+    after = dt.datetime.now(UTC)
+    assert before <= dt.datetime.strptime(now, STAMP_FORMAT).replace(tzinfo=UTC) <= after
+    assert check_stamp(now) == now
+    assert snapshot_file_name(when) == f"etcd-snapshot-{new_stamp(when)}.db"
+    with pytest.raises(ValueError, match="has no time zone"):
+        new_stamp(dt.datetime(2026, 11, 26, 3))
+
+
+def test_check_stamp_and_stamp_time():
+    assert check_stamp("20261126T030000Z") == "20261126T030000Z"
+    assert check_stamp("20240229T235959Z") == "20240229T235959Z"  # a leap day
+    assert stamp_time("20261126T030000Z") == dt.datetime(2026, 11, 26, 3, tzinfo=UTC)
+    assert parse_snapshot_time(f"etcd-snapshot-{check_stamp('20261126T030000Z')}.db") == (
+        stamp_time("20261126T030000Z")
+    )
+    for bad in (
+        None,
+        "",
+        "now",
+        "2026-11-26",
+        "2026-11-26T03:00:00Z",
+        "20261126T030000",  # no Z: not said to be UTC
+        "20261126t030000z",
+        "20261126T030000Z\n",
+        " 20261126T030000Z",
+        "20261126T030000Z.db",
+        "202611T000Z",  # strptime alone would read 2026-01-01 00:00:00
+        "2026112T030000Z",
+        20261126,
+    ):
+        message = f"stamp={bad!r} is not a UTC time like 20261126T030000Z"
+        for read in (check_stamp, stamp_time):
+            with pytest.raises(ValueError) as caught:
+                read(bad)
+            assert str(caught.value) == message
+    for bad in (
+        "20261326T030000Z",  # month 13
+        "20261100T030000Z",
+        "20250229T030000Z",  # not a leap year
+        "20261126T240000Z",
+        "20261126T036000Z",
+        "20261126T030060Z",
+    ):
+        message = f"stamp={bad!r} is not a UTC time like 20261126T030000Z: no such date or time"
+        for read in (check_stamp, stamp_time):
+            with pytest.raises(ValueError) as caught:
+                read(bad)
+            assert str(caught.value) == message
 
 
 def test_snapshot_file_name_and_time():
