@@ -17,6 +17,8 @@ import hashlib
 import os
 import tarfile
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import remove as _remove
+
 ARCHIVE_PREFIX = "kubernetes-"
 ARCHIVE_SUFFIX = ".tar.gz"
 
@@ -40,13 +42,6 @@ class _HashingWriter:
 
     def flush(self):
         self.raw.flush()
-
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def archive_name(host, stamp):

@@ -50,6 +50,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     snapshot_save_argv,
     snapshot_status_argv,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import remove as _remove
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     build_metadata,
@@ -161,14 +162,6 @@ def trial_restore(tools, snapshot, scratch_parent, etcd_version, timeout):
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return round(time.monotonic() - t0, 3)
-
-
-def _remove(*paths):
-    for path in paths:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 def save_verified_snapshot(

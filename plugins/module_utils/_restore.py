@@ -35,6 +35,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     check,
     snapshot_restore_argv,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import fsync_dir as _fsync_dir
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     check_stamp,
@@ -163,19 +164,6 @@ def etcd_processes_on(data_dir, proc_root="/proc"):
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _read_marker(path):

@@ -9,7 +9,9 @@
 A backup is ``<prefix><time><suffix>`` (``etcd-snapshot-20261126T030000Z.db``)
 with its metadata file ``<name>.json`` beside it. Without metadata it is
 incomplete (a save in progress or interrupted, or a file someone else put there):
-``plan`` never prunes it and never counts it as the newest backup.
+``plan`` never prunes it and never counts it as the newest backup. An encrypted
+backup keeps its snapshot as ``<name>.age`` and its metadata as ``<name>.json``:
+it is the same backup, under its plain name.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import stat
 import time as _time
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
+    ENCRYPTED_SUFFIX,
     metadata_path,
     parse_snapshot_time,
 )
@@ -40,18 +43,23 @@ def _is_backup_name(name, prefix, suffix):
 def scan(directory, prefix="etcd-snapshot-", suffix=".db"):
     """The backups in ``directory``, newest first.
 
-    Each is {'name', 'path', 'time' (epoch seconds from the name, else the file's
-    mtime), 'size', 'has_metadata', 'metadata_path'}. Only regular files (not
-    symlinks) count; dot-files and ``.part``/``.tmp`` files are not backups.
-    A missing directory has no backups.
+    Each is {'name' (the plain snapshot name), 'path' (the snapshot file: the plain
+    one, else the encrypted one), 'files' (every snapshot file of it: plain and/or
+    encrypted), 'time' (epoch seconds from the name, else the file's mtime), 'size',
+    'has_metadata', 'metadata_path'}. Only regular files (not symlinks) count;
+    dot-files and ``.part``/``.tmp`` files are not backups. A missing directory has no
+    backups.
     """
-    backups = []
+    found = {}
     try:
-        entries = list(os.scandir(directory))
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
     except FileNotFoundError:
         return []
     for entry in entries:
-        if not _is_backup_name(entry.name, prefix, suffix):
+        name = entry.name
+        if name.endswith(ENCRYPTED_SUFFIX):
+            name = name[: -len(ENCRYPTED_SUFFIX)]
+        if not _is_backup_name(name, prefix, suffix):
             continue
         try:
             info = entry.stat(follow_symlinks=False)
@@ -59,19 +67,21 @@ def scan(directory, prefix="etcd-snapshot-", suffix=".db"):
             continue
         if not stat.S_ISREG(info.st_mode):
             continue
-        when = parse_snapshot_time(entry.name, prefix=prefix, suffix=suffix)
-        meta = metadata_path(entry.path)
-        backups.append(
-            {
-                "name": entry.name,
-                "path": entry.path,
-                "time": when.timestamp() if when else info.st_mtime,
-                "size": info.st_size,
-                "has_metadata": os.path.isfile(meta),
-                "metadata_path": meta,
-            }
-        )
-    return _newest_first(backups)
+        if name in found:  # the plain name sorts first: it stays the path
+            found[name]["files"].append(entry.path)
+            continue
+        when = parse_snapshot_time(name, prefix=prefix, suffix=suffix)
+        meta = metadata_path(os.path.join(directory, name))
+        found[name] = {
+            "name": name,
+            "path": entry.path,
+            "files": [entry.path],
+            "time": when.timestamp() if when else info.st_mtime,
+            "size": info.st_size,
+            "has_metadata": os.path.isfile(meta),
+            "metadata_path": meta,
+        }
+    return _newest_first(list(found.values()))
 
 
 def _newest_first(backups):

@@ -31,12 +31,15 @@ import re
 import stat
 import tempfile
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import fsync_dir
+
 TRAILER_SIZE = 32  # sha256 digest
 BLOCK_SIZE = 512
 METADATA_FORMAT = "kubedr.etcd/snapshot-metadata/v1"
 SNAPSHOT_PREFIX = "etcd-snapshot-"
 SNAPSHOT_SUFFIX = ".db"
 METADATA_SUFFIX = ".json"
+ENCRYPTED_SUFFIX = ".age"  # an encrypted file of a backup: <plain name>.age
 
 # a backup's time stamp, e.g. 20261126T030000Z: UTC, no colons (scp/rsync paths stay safe)
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -252,16 +255,7 @@ def write_json_atomic(path, data, mode=0o600):
         except FileNotFoundError:
             pass
         raise
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    fsync_dir(directory)
 
 
 def load_metadata(path):
@@ -294,7 +288,86 @@ def load_metadata(path):
         raise SnapshotError(f"metadata file {path}: snapshot.size is not a number")
     if not isinstance(snapshot["sha256"], str) or not _SHA256_HEX.fullmatch(snapshot["sha256"]):
         raise SnapshotError(f"metadata file {path}: snapshot.sha256 is not a sha256 hex digest")
+    if "encryption" in data:
+        _check_encryption(path, data["encryption"])
     return data
+
+
+# --------------------------------------------------------------------------
+# Encrypted backups
+# --------------------------------------------------------------------------
+#
+# An encrypted backup keeps its metadata record in the clear, under the same name
+# (<snapshot>.json), with an "encryption" object: the method, the recipients (public
+# keys) and, per file of the backup, the encrypted file that replaced it:
+#
+#   "encryption": {"method": "age", "recipients": ["age1..."], "encrypted": "<time>",
+#                  "files": {"etcd-snapshot-X.db": {"file": "etcd-snapshot-X.db.age",
+#                                                   "size": 123, "sha256": "..."}}}
+#
+# snapshot.size/sha256 and the archives' size/sha256 stay those of the plain files,
+# so a decrypted copy is checked against them.
+
+ENCRYPTION_METHOD = "age"
+
+
+def _check_encryption(path, encryption):
+    where = f"metadata file {path}: encryption"
+    if not isinstance(encryption, dict):
+        raise SnapshotError(f"{where} is not an object")
+    if encryption.get("method") != ENCRYPTION_METHOD:
+        raise SnapshotError(
+            f"{where}.method is {encryption.get('method')!r}; only {ENCRYPTION_METHOD!r} is known"
+        )
+    files = encryption.get("files")
+    if not isinstance(files, dict) or not files:
+        raise SnapshotError(f"{where}.files lists no encrypted file")
+    for plain, stored in files.items():
+        if not isinstance(stored, dict):
+            raise SnapshotError(f"{where}.files[{plain!r}] is not an object")
+        name = stored.get("file")
+        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+            raise SnapshotError(f"{where}.files[{plain!r}].file is not a plain file name")
+        size = stored.get("size")
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise SnapshotError(f"{where}.files[{plain!r}].size is not a number")
+        if not isinstance(stored.get("sha256"), str) or not _SHA256_HEX.fullmatch(stored["sha256"]):
+            raise SnapshotError(f"{where}.files[{plain!r}].sha256 is not a sha256 hex digest")
+
+
+def is_encrypted(metadata):
+    """Whether the metadata record says the backup's files are stored encrypted."""
+    return bool((metadata or {}).get("encryption"))
+
+
+def backup_files(metadata):
+    """Every file of a backup but its metadata record, snapshot last: a list of
+    {'kind' ('archive' or 'snapshot'), 'plain' (name, size, sha256 of the plain file),
+    'stored' (the same of the file as kept: the encrypted one when the record says so,
+    else the plain one), 'encrypted' (bool), 'host' (archives)}.
+
+    Archives whose entry is not a dict with a plain file name are left out; callers that
+    must report them check ``control_plane_archives`` themselves."""
+    encrypted = ((metadata.get("encryption") or {}).get("files")) or {}
+    files = []
+    entries = [("archive", a) for a in metadata.get("control_plane_archives") or []]
+    entries.append(("snapshot", metadata["snapshot"]))
+    for kind, entry in entries:
+        name = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+            continue
+        plain = {"file": name, "size": entry.get("size"), "sha256": entry.get("sha256")}
+        stored = encrypted.get(name)
+        files.append(
+            {
+                "kind": kind,
+                "plain": plain,
+                "stored": dict(stored) if stored else dict(plain),
+                "encrypted": bool(stored),
+                "host": entry.get("host"),
+            }
+        )
+    return files
 
 
 def compare_with_metadata(verified, metadata):

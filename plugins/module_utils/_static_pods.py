@@ -32,6 +32,7 @@ import socket
 import subprocess
 import time
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import fsync_dir as _fsync_dir
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     check_stamp as _check_stamp,
 )
@@ -402,19 +403,6 @@ def wait_until_listening(ports, timeout, poll=0.5, proc_root="/proc"):
 # --------------------------------------------------------------------------
 # Directories
 # --------------------------------------------------------------------------
-
-
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _rename(source, target):

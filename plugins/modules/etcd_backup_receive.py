@@ -22,6 +22,9 @@ description:
   - Moves are renames when both directories are on one file system; otherwise each file is
     copied to a hidden temporary name in O(dest_dir), checked again, flushed to disk, renamed,
     and only then removed from O(incoming_dir).
+  - An encrypted backup (its record has an C(encryption) section, see
+    M(kubedr.etcd.etcd_backup_encrypt)) is received as it is stored - C(<name>.age) files,
+    each checked by the size and sha256 the record gives for it; no key is needed.
   - Never overwrites. A file already in O(dest_dir) with the same sha256 counts as received
     and its incoming duplicate is removed; a different file under the same name is an error
     that names both hashes.
@@ -141,6 +144,10 @@ import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import (  # noqa: E402
+    fsync_dir,
+    remove,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     SnapshotError,
     compare_with_metadata,
@@ -168,32 +175,12 @@ def is_regular(path):
         return False
 
 
-def fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 class Part:
     """One file of the backup: where it is, where it goes, what it must be."""
 
-    def __init__(self, kind, name, incoming_dir, dest_dir, size=None, sha256=None):
+    def __init__(self, kind, name, incoming_dir, dest_dir, size=None, sha256=None, encrypted=False):
         self.kind = kind  # 'archive', 'snapshot' or 'metadata'
+        self.encrypted = encrypted  # stored encrypted: checked by size and sha256 only
         self.name = name
         self.incoming = os.path.join(incoming_dir, name)
         self.final = os.path.join(dest_dir, name)
@@ -204,9 +191,10 @@ class Part:
         self.state = None  # 'install', 'present' or 'missing'
 
     def label(self):
-        return {"archive": "control-plane archive", "metadata": "metadata file"}.get(
+        label = {"archive": "control-plane archive", "metadata": "metadata file"}.get(
             self.kind, self.kind
         )
+        return f"encrypted {label}" if self.encrypted else label
 
 
 def check_incoming(part, metadata):
@@ -216,7 +204,7 @@ def check_incoming(part, metadata):
     if part.kind == "metadata":
         part.in_sha256 = part.sha256  # read and checked by load_metadata already
         return []
-    if part.kind == "snapshot":
+    if part.kind == "snapshot" and not part.encrypted:
         try:
             verified = verify_trailer(part.incoming)
         except SnapshotError as exc:
@@ -399,6 +387,22 @@ class Receiver:
     def plan(self, metadata, meta_part):
         """The parts in install order, plus the metadata problems of the archive list."""
         parts, problems, seen = [], [], set()
+        encrypted = (metadata.get("encryption") or {}).get("files") or {}
+
+        def part(kind, name, size, sha256):
+            stored = encrypted.get(name)
+            if stored:
+                return Part(
+                    kind,
+                    stored["file"],
+                    self.incoming_dir,
+                    self.dest_dir,
+                    stored["size"],
+                    stored["sha256"],
+                    encrypted=True,
+                )
+            return Part(kind, name, self.incoming_dir, self.dest_dir, size, sha256)
+
         for archive in metadata.get("control_plane_archives") or []:
             name = archive.get("file") if isinstance(archive, dict) else None
             if (
@@ -414,27 +418,9 @@ class Receiver:
             if name in seen:
                 continue
             seen.add(name)
-            parts.append(
-                Part(
-                    "archive",
-                    name,
-                    self.incoming_dir,
-                    self.dest_dir,
-                    archive.get("size"),
-                    archive.get("sha256"),
-                )
-            )
+            parts.append(part("archive", name, archive.get("size"), archive.get("sha256")))
         recorded = metadata["snapshot"]
-        parts.append(
-            Part(
-                "snapshot",
-                self.name,
-                self.incoming_dir,
-                self.dest_dir,
-                recorded["size"],
-                recorded["sha256"],
-            )
-        )
+        parts.append(part("snapshot", self.name, recorded["size"], recorded["sha256"]))
         parts.append(meta_part)
         return parts, problems
 

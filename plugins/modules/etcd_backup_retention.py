@@ -116,23 +116,25 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._retention import (  #
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     SnapshotError,
+    backup_files,
     load_metadata,
 )
 
 
 def archive_paths(directory, metadata):
-    """Paths in ``directory`` of the regular files the metadata lists as archives."""
+    """Paths in ``directory`` of the regular files the metadata lists as archives: the
+    plain archive and, for an encrypted backup, the encrypted one."""
     paths = []
-    for archive in metadata.get("control_plane_archives") or []:
-        name = archive.get("file") if isinstance(archive, dict) else None
-        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+    for part in backup_files(metadata):
+        if part["kind"] != "archive":
             continue
-        path = os.path.join(directory, name)
-        try:
-            if stat.S_ISREG(os.lstat(path).st_mode):
-                paths.append(path)
-        except FileNotFoundError:
-            continue
+        for name in dict.fromkeys((part["plain"]["file"], part["stored"]["file"])):
+            path = os.path.join(directory, name)
+            try:
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    paths.append(path)
+            except FileNotFoundError:
+                continue
     return paths
 
 
@@ -206,19 +208,25 @@ def main():
         module.fail_json(msg=f"{exc}; nothing was removed")
     reasons = {**decision["reasons"], **unreadable}
     paths = {backup["name"]: backup["path"] for backup in backups}
+    by_name = {backup["name"]: backup for backup in backups}
+
+    def files_of(name):
+        backup = by_name[name]
+        files = [backup["metadata_path"], *backup["files"]]
+        if name in records:
+            files.extend(archive_paths(directory, records[name]))
+        return files
 
     # Files a kept or ignored backup has: never removed, whatever a pruned record lists.
     protected = set()
     for name in decision["keep"] + decision["ignored"]:
-        protected.add(paths[name])
-        protected.add(f"{paths[name]}.json")
-        if name in records:
-            protected.update(archive_paths(directory, records[name]))
+        protected.update(files_of(name))
 
     doomed = []
     for name in decision["prune"]:
-        files = [f"{paths[name]}.json", paths[name], *archive_paths(directory, records[name])]
-        doomed.extend(path for path in files if path not in protected and path not in doomed)
+        doomed.extend(
+            path for path in files_of(name) if path not in protected and path not in doomed
+        )
 
     referenced = {path for record in records.values() for path in archive_paths(directory, record)}
     archives = standalone_archives(directory, backups, referenced)

@@ -18,6 +18,8 @@ description:
   - With O(tools), also runs C(snapshot status) and compares the revision and key count with
     the metadata; with O(trial_restore), restores the snapshot into a scratch directory that is
     always removed afterwards, which proves that etcd can restore it.
+  - An age-encrypted backup (see M(kubedr.etcd.etcd_backup_encrypt)) is not read: the module
+    says to decrypt it first with M(kubedr.etcd.etcd_backup_decrypt).
   - When something is wrong the module fails with one message that lists every problem it
     found, naming the file.
 options:
@@ -163,8 +165,10 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (  # n
     snapshot_status_argv,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
+    ENCRYPTED_SUFFIX,
     SnapshotError,
     compare_with_metadata,
+    is_encrypted,
     load_metadata,
     metadata_path,
     sha256_file,
@@ -197,6 +201,22 @@ def read_metadata(path, required, problems):
     except SnapshotError as exc:
         problems.append(str(exc))
         return None
+
+
+def encrypted_copy(path, metadata_file):
+    """The encrypted file standing for ``path`` (an age-encrypted backup), else None."""
+    if path.endswith(ENCRYPTED_SUFFIX):
+        return path
+    if os.path.exists(path):
+        return None
+    try:
+        metadata = load_metadata(metadata_file or metadata_path(path))
+    except SnapshotError:
+        return None
+    if not is_encrypted(metadata):
+        return None
+    stored = (metadata["encryption"]["files"].get(metadata["snapshot"]["file"]) or {}).get("file")
+    return os.path.join(os.path.dirname(path), stored) if stored else None
 
 
 def compare_status(status, metadata):
@@ -243,6 +263,14 @@ def main():
         )
     if p["timeout"] < 1:
         module.fail_json(msg=f"timeout={p['timeout']}: give at least 1 second", **result)
+    encrypted = encrypted_copy(path, p["metadata"])
+    if encrypted:
+        module.fail_json(
+            msg=f"snapshot {path} is stored encrypted ({encrypted}): decrypt it first with"
+            " kubedr.etcd.etcd_backup_decrypt (or age -d -i <identity file>) and verify the"
+            " plain copy",
+            **result,
+        )
     if not os.path.exists(path):
         module.fail_json(msg=f"snapshot {path} does not exist", **result)
 

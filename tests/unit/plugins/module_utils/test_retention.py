@@ -58,6 +58,7 @@ def test_scan(tmp_path):
     assert first == {
         "name": name(0),
         "path": str(tmp_path / name(0)),
+        "files": [str(tmp_path / name(0))],
         "time": dt.datetime(2026, 11, 26, 3, tzinfo=UTC).timestamp(),
         "size": 1,
         "has_metadata": True,
@@ -65,6 +66,22 @@ def test_scan(tmp_path):
     }
     assert [b["has_metadata"] for b in backups] == [True, False, True, False]
     assert backups[3]["time"] == NOW - 10 * DAY
+
+
+def test_scan_takes_an_encrypted_snapshot_as_the_same_backup(tmp_path):
+    (tmp_path / f"{name(0)}.age").write_bytes(b"e")  # encrypted only
+    (tmp_path / f"{name(0)}.json").write_text("{}")
+    (tmp_path / name(1)).write_bytes(b"p")  # interrupted encryption: both files
+    (tmp_path / f"{name(1)}.age").write_bytes(b"e")
+    (tmp_path / f".{name(2)}.age.1.tmp").write_bytes(b"e")  # a temporary file: not a backup
+    backups = scan(str(tmp_path))
+    assert [b["name"] for b in backups] == [name(0), name(1)]
+    assert backups[0]["path"] == str(tmp_path / f"{name(0)}.age")
+    assert backups[0]["metadata_path"] == str(tmp_path / f"{name(0)}.json")
+    assert backups[0]["has_metadata"] is True
+    assert backups[1]["path"] == str(tmp_path / name(1))
+    assert backups[1]["files"] == [str(tmp_path / name(1)), str(tmp_path / f"{name(1)}.age")]
+    assert backups[1]["has_metadata"] is False
 
 
 def test_scan_missing_directory_and_prefix(tmp_path):

@@ -1,11 +1,25 @@
 """Shared plumbing for module tests: exit_json / fail_json raise, so a test can run a
-module's main() and look at what it returned."""
+module's main() and look at what it returned; and backups as a master writes them."""
 
 from __future__ import annotations
+
+import hashlib
+import os
 
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (
+    archive_directory,
+    archive_name,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
+    build_metadata,
+    metadata_path,
+    verify_trailer,
+    write_json_atomic,
+)
 
 
 class ExitJson(Exception):
@@ -28,6 +42,14 @@ def module_exits(monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
 
 
+@pytest.fixture
+def warnings(monkeypatch):
+    """The warnings the module gave (AnsibleModule.warn), in order."""
+    recorded = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda _self, text: recorded.append(text))
+    return recorded
+
+
 def run_module(main, arguments):
     """What main() passed to exit_json with these module arguments."""
     with patch_module_args(arguments), pytest.raises(ExitJson) as caught:
@@ -40,3 +62,61 @@ def fail_module(main, arguments):
     with patch_module_args(arguments), pytest.raises(FailJson) as caught:
         main()
     return caught.value.args[0]
+
+
+# --------------------------------------------------------------------------
+# A backup as a master writes it
+# --------------------------------------------------------------------------
+
+STATUS = {"hash": 3117283462, "revision": 42, "total_key": 17, "total_size": 32768}
+HOSTS = ("cp-1", "cp-2")
+
+
+def snap(stamp):
+    """The snapshot name of the backup taken at ``stamp``."""
+    return f"etcd-snapshot-{stamp}.db"
+
+
+def backup_names(stamp, hosts=HOSTS):
+    """The files of one backup, in install order: archives, snapshot, metadata record."""
+    return [
+        *(archive_name(host, stamp) for host in hosts),
+        snap(stamp),
+        metadata_path(snap(stamp)),
+    ]
+
+
+def make_backup(directory, stamp, hosts=HOSTS, pages=8, complete=True, extra_archives=()):
+    """Write what a master writes into ``directory``: a control-plane archive per host (of a
+    small tree with a private key), a snapshot-like file with a valid sha256 trailer and,
+    when ``complete``, its metadata record. Returns the record (or None)."""
+    archives = []
+    for host in hosts:
+        tree = directory.parent / f"src-{directory.name}" / f"{host}-{stamp}" / "kubernetes"
+        (tree / "manifests").mkdir(parents=True)
+        (tree / "manifests" / "etcd.yaml").write_text(f"# {host} {stamp}\n")
+        (tree / "pki").mkdir()
+        (tree / "pki" / "ca.key").write_bytes(os.urandom(256))
+        done = archive_directory(str(tree), str(directory / archive_name(host, stamp)))
+        archives.append({"host": host, **done})
+    archives.extend(extra_archives)
+    snapshot = directory / snap(stamp)
+    body = os.urandom(pages * 4096)
+    snapshot.write_bytes(body + hashlib.sha256(body).digest())
+    if not complete:
+        return None
+    record = build_metadata(
+        snapshot.name,
+        verify_trailer(str(snapshot)),
+        STATUS,
+        created=stamp,
+        etcd_version="3.5.16",
+        cluster_id="cdf818194e3a8c32",
+        members=[
+            {"name": "cp-1", "id": "8e9e05c52164694d", "peer_urls": ["https://10.0.0.1:2380"]}
+        ],
+        source_host="cp-1",
+        control_plane_archives=archives,
+    )
+    write_json_atomic(metadata_path(str(snapshot)), record)
+    return record

@@ -23,7 +23,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     verify_trailer,
     write_json_atomic,
 )
-from ansible_collections.kubedr.etcd.plugins.modules import etcd_backup_receive
+from ansible_collections.kubedr.etcd.plugins.modules import etcd_backup_encrypt, etcd_backup_receive
 
 OLD, NEW = "20261125T030000Z", "20261126T030000Z"
 STATUS = {"hash": 3117283462, "revision": 42, "total_key": 17, "total_size": 32768}
@@ -485,3 +485,51 @@ def test_incoming_and_dest_must_differ(dirs):
     _, incoming, _ = dirs
     failed = run_fail(args(incoming, incoming, NEW))
     assert failed["msg"].startswith(f"incoming_dir and dest_dir are both {incoming}")
+
+
+# --------------------------------------------------------------------------
+# encrypted backups (etcd_backup_encrypt, real age)
+# --------------------------------------------------------------------------
+
+
+def encrypted_names(stamp):
+    return [*(f"{name}.age" for name in names(stamp)[:-1]), metadata_path(snap(stamp))]
+
+
+@pytest.fixture
+def encrypted_delivery(dirs, age_key):
+    """A backup encrypted where it was filed (master), copied as stored to incoming."""
+    master, incoming, dest = dirs
+    make_backup(master, NEW)
+    with (
+        patch_module_args(
+            {"dir": str(master), "snapshot": snap(NEW), "recipients": [age_key.recipient]}
+        ),
+        pytest.raises(ExitJson),
+    ):
+        etcd_backup_encrypt.main()
+    for name in encrypted_names(NEW):
+        shutil.copyfile(master / name, incoming / name)
+    return master, incoming, dest
+
+
+def test_receive_an_encrypted_backup_as_stored(encrypted_delivery):
+    master, incoming, dest = encrypted_delivery
+    result = run(args(incoming, dest, NEW))
+    assert result["changed"] is True
+    assert result["snapshot"] == str(dest / f"{snap(NEW)}.age")
+    assert result["verified"] == {name: sha(master / name) for name in encrypted_names(NEW)}
+    assert state(dest) == {name: (sha(master / name), 0o600) for name in encrypted_names(NEW)}
+    assert run(args(incoming, dest, NEW))["changed"] is False
+
+
+def test_a_damaged_encrypted_copy_is_refused(encrypted_delivery):
+    _master, incoming, dest = encrypted_delivery
+    path = incoming / f"{snap(NEW)}.age"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    failed = run_fail(args(incoming, dest, NEW))
+    assert f"incoming encrypted snapshot {path} has sha256" in failed["msg"]
+    assert not dest.exists()
+    assert list(incoming.iterdir()) == []

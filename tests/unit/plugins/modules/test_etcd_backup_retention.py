@@ -18,7 +18,10 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     verify_trailer,
     write_json_atomic,
 )
-from ansible_collections.kubedr.etcd.plugins.modules import etcd_backup_retention
+from ansible_collections.kubedr.etcd.plugins.modules import (
+    etcd_backup_encrypt,
+    etcd_backup_retention,
+)
 from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 UTC = dt.timezone.utc  # noqa: UP017 - the module under test supports Python 3.9
@@ -284,3 +287,23 @@ def test_archives_of_masters_that_did_not_save_follow_the_same_rules(tmp_path):
     assert again["pruned"] == [str(directory / archive_name("cp-2", stamps[1]))]
     assert run({"dir": str(directory), "keep_last": 1})["changed"] is False
     assert listing(directory) == sorted([archive_name("cp-2", stamps[0]), "notes.txt"])
+
+
+def test_encrypted_backups_are_pruned_whole(three, age_key):
+    """Encrypted backups (<name>.age, record in the clear) count and go like plain ones;
+    a plain backup among them is one backup too."""
+    directory, (new, mid, old) = three
+    for when in (new, old):
+        run_module(
+            etcd_backup_encrypt.main,
+            {"dir": str(directory), "snapshot": snap(when), "recipients": [age_key.recipient]},
+        )
+    result = run({"dir": str(directory), "keep_last": 2})
+    assert result["kept"] == [str(directory / f"{snap(new)}.age"), str(directory / snap(mid))]
+    old_files = [metadata_path(snap(old)), f"{snap(old)}.age"]
+    old_files += [f"{archive_name(h, old)}.age" for h in HOSTS]
+    assert result["pruned"] == [str(directory / name) for name in old_files]
+    assert result["pruned"][0] == str(directory / metadata_path(snap(old)))  # the record first
+    encrypted_new = [metadata_path(snap(new)), f"{snap(new)}.age"]
+    encrypted_new += [f"{archive_name(h, new)}.age" for h in HOSTS]
+    assert listing(directory) == sorted([*encrypted_new, *files(mid), "notes.txt"])

@@ -14,8 +14,11 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     verify_trailer,
     write_json_atomic,
 )
-from ansible_collections.kubedr.etcd.plugins.modules import etcd_snapshot_verify
-from tests.unit.plugins.modules.conftest import fail_module, run_module
+from ansible_collections.kubedr.etcd.plugins.modules import (
+    etcd_backup_encrypt,
+    etcd_snapshot_verify,
+)
+from tests.unit.plugins.modules.conftest import fail_module, make_backup, run_module, snap
 
 NAME = "etcd-snapshot-20261126T030000Z.db"
 STATUS = {"hash": 3117283462, "revision": 42, "total_key": 17, "total_size": 32768}
@@ -305,3 +308,18 @@ def test_check_mode_changes_nothing(backup, tmp_path, broken):
     if not broken:
         after["restores.log"] = None
     assert after == before
+
+
+def test_an_encrypted_backup_asks_for_decryption_first(tmp_path, age_key):
+    directory = tmp_path / "cluster"
+    directory.mkdir()
+    make_backup(directory, "20261126T030000Z")
+    name = snap("20261126T030000Z")
+    run_module(
+        etcd_backup_encrypt.main,
+        {"dir": str(directory), "snapshot": name, "recipients": [age_key.recipient]},
+    )
+    for given in (directory / name, directory / f"{name}.age"):
+        failed = run_fail({"path": str(given)})
+        assert f"is stored encrypted ({directory / name}.age)" in failed["msg"]
+        assert "kubedr.etcd.etcd_backup_decrypt" in failed["msg"]
