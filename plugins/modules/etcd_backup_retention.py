@@ -98,11 +98,8 @@ reasons:
   sample: {etcd-snapshot-20261126T030000Z.db: "kept: newest complete backup, among the newest 7"}
 """
 
-import calendar  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
 import stat  # noqa: E402
-import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
@@ -115,9 +112,13 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._retention import (  #
     scan,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
+    SNAPSHOT_PREFIX,
+    SNAPSHOT_SUFFIX,
     SnapshotError,
     backup_files,
+    check_stamp,
     load_metadata,
+    stamp_time,
 )
 
 
@@ -138,27 +139,38 @@ def archive_paths(directory, metadata):
     return paths
 
 
-STAMP = re.compile(r"(\d{8}T\d{6}Z)")
+def name_stamp(name, prefix, suffix):
+    """The first backup time stamp among the '-'-separated parts of a file name between
+    ``prefix`` and ``suffix``: '20261126T030000Z' of etcd-snapshot-20261126T030000Z.db or
+    of kubernetes-cp-1-20261126T030000Z.tar.gz (or a renamed ...-20261126T030000Z-old
+    copy); None when it has none (a part that is no real time, e.g. month 13, is none)."""
+    if not (name.startswith(prefix) and name.endswith(suffix)):
+        return None
+    for part in name[len(prefix) : len(name) - len(suffix)].split("-"):
+        try:
+            return check_stamp(part)
+        except ValueError:
+            continue
+    return None
 
 
 def standalone_archives(directory, backups, referenced):
     """Control-plane archives of backups whose snapshot is not in this directory: those of
     the masters that did not save the snapshot. They are pruned by the same rules, counted
     among themselves. Archives sharing a snapshot's time stamp follow that snapshot."""
-    taken = {m.group(1) for m in (STAMP.search(b["name"]) for b in backups) if m}
+    taken = {name_stamp(b["name"], SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX) for b in backups}
+    taken.discard(None)
     found = []
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
         if not (name.startswith(ARCHIVE_PREFIX) and name.endswith(ARCHIVE_SUFFIX)):
             continue
-        stamp = STAMP.search(name)
-        if path in referenced or (stamp and stamp.group(1) in taken):
+        stamp = name_stamp(name, ARCHIVE_PREFIX, ARCHIVE_SUFFIX)
+        if path in referenced or stamp in taken:
             continue
         if not stat.S_ISREG(os.lstat(path).st_mode):
             continue
-        when = os.path.getmtime(path)
-        if stamp:
-            when = calendar.timegm(time.strptime(stamp.group(1), "%Y%m%dT%H%M%SZ"))
+        when = stamp_time(stamp).timestamp() if stamp else os.path.getmtime(path)
         found.append({"name": name, "path": path, "time": when, "has_metadata": True})
     return found
 

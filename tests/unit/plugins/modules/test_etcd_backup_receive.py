@@ -10,98 +10,33 @@ import shutil
 import stat
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (
-    archive_directory,
-    archive_name,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
-    build_metadata,
-    metadata_path,
-    verify_trailer,
-    write_json_atomic,
-)
+from ansible_collections.kubedr.etcd.plugins.module_utils._archive import archive_name
+from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import metadata_path
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_backup_encrypt, etcd_backup_receive
+from tests.unit.plugins.modules.conftest import (
+    HOSTS,
+    backup_names,
+    fail_module,
+    make_backup,
+    run_module,
+    snap,
+)
 
 OLD, NEW = "20261125T030000Z", "20261126T030000Z"
-STATUS = {"hash": 3117283462, "revision": 42, "total_key": 17, "total_size": 32768}
-PAGES = 8
+PAGES = 8  # make_backup's default: snapshot body of 8 pages, then the 32-byte trailer
 SIZE = PAGES * 4096 + 32
 RERUN = "the copy was interrupted or corrupted; run the backup again"
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 @pytest.fixture(autouse=True)
-def warnings(monkeypatch):
-    recorded = []
-
-    def exit_json(_self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(_self, msg, **kwargs):
-        raise FailJson({"msg": msg, **kwargs})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda _self, w: recorded.append(w))
-    return recorded
+def _warnings(warnings):
+    """Every test records the module's warnings (conftest's ``warnings``)."""
+    return warnings
 
 
-def snap(stamp):
-    return f"etcd-snapshot-{stamp}.db"
-
-
-def names(stamp, hosts=("cp-1", "cp-2")):
-    """The files of one backup, in install order."""
-    return [
-        *(archive_name(host, stamp) for host in hosts),
-        snap(stamp),
-        metadata_path(snap(stamp)),
-    ]
-
-
-def make_backup(master, stamp, hosts=("cp-1", "cp-2")):
-    """What a master writes: archives, a snapshot-like file and its metadata record."""
-    archives = []
-    for host in hosts:
-        tree = master / "src" / f"{host}-{stamp}" / "kubernetes"
-        (tree / "manifests").mkdir(parents=True)
-        (tree / "manifests" / "etcd.yaml").write_text(f"# {host} {stamp}\n")
-        (tree / "pki").mkdir()
-        (tree / "pki" / "ca.key").write_bytes(os.urandom(256))
-        done = archive_directory(str(tree), str(master / archive_name(host, stamp)))
-        archives.append({"host": host, **done})
-    snapshot = master / snap(stamp)
-    body = os.urandom(PAGES * 4096)
-    snapshot.write_bytes(body + hashlib.sha256(body).digest())
-    record = build_metadata(
-        snapshot.name,
-        verify_trailer(str(snapshot)),
-        STATUS,
-        created=stamp,
-        etcd_version="3.5.16",
-        cluster_id="cdf818194e3a8c32",
-        members=[
-            {"name": "cp-1", "id": "8e9e05c52164694d", "peer_urls": ["https://10.0.0.1:2380"]}
-        ],
-        source_host="cp-1",
-        control_plane_archives=archives,
-    )
-    write_json_atomic(metadata_path(str(snapshot)), record)
-    return record
-
-
-def deliver(master, incoming, stamp, hosts=("cp-1", "cp-2"), skip=()):
-    for name in names(stamp, hosts):
+def deliver(master, incoming, stamp, hosts=HOSTS, skip=()):
+    for name in backup_names(stamp, hosts):
         if name not in skip:
             shutil.copyfile(master / name, incoming / name)
 
@@ -130,15 +65,11 @@ def args(incoming, dest, stamp, **extra):
 
 
 def run(arguments):
-    with patch_module_args(arguments), pytest.raises(ExitJson) as caught:
-        etcd_backup_receive.main()
-    return caught.value.args[0]
+    return run_module(etcd_backup_receive.main, arguments)
 
 
 def run_fail(arguments):
-    with patch_module_args(arguments), pytest.raises(FailJson) as caught:
-        etcd_backup_receive.main()
-    return caught.value.args[0]
+    return fail_module(etcd_backup_receive.main, arguments)
 
 
 @pytest.fixture
@@ -149,7 +80,7 @@ def received_old(dirs):
     deliver(master, incoming, OLD)
     run(args(incoming, dest, OLD))
     before = state(dest)
-    assert sorted(before) == sorted(names(OLD))
+    assert sorted(before) == sorted(backup_names(OLD))
     return before
 
 
@@ -161,17 +92,17 @@ def test_receive_valid_backup(dirs):
     make_backup(master, NEW)
     deliver(master, incoming, NEW)
     result = run(args(incoming, dest, NEW))
-    final = [str(dest / name) for name in names(NEW)]
+    final = [str(dest / name) for name in backup_names(NEW)]
     assert result["changed"] is True
     assert result["snapshot"] == str(dest / snap(NEW))
     assert result["metadata_file"] == str(dest / f"{snap(NEW)}.json")
     assert result["archives"] == final[:2]
     assert result["installed"] == final
-    assert result["verified"] == {name: sha(master / name) for name in names(NEW)}
+    assert result["verified"] == {name: sha(master / name) for name in backup_names(NEW)}
     assert result["missing_archives"] == []
     assert result["removed_from_incoming"] == []
-    assert result["msg"] == f"installed {', '.join(names(NEW))} into {dest}"
-    assert state(dest) == {name: (sha(master / name), 0o600) for name in names(NEW)}
+    assert result["msg"] == f"installed {', '.join(backup_names(NEW))} into {dest}"
+    assert state(dest) == {name: (sha(master / name), 0o600) for name in backup_names(NEW)}
     assert stat.S_IMODE(dest.stat().st_mode) == 0o700
     assert list(incoming.iterdir()) == []
 
@@ -189,13 +120,13 @@ def test_rerun_is_idempotent(dirs):
     assert again["changed"] is False
     assert again["installed"] == []
     assert again["msg"] == f"{snap(NEW)} is already in {dest}"
-    assert again["verified"] == {name: sha(master / name) for name in names(NEW)}
+    assert again["verified"] == {name: sha(master / name) for name in backup_names(NEW)}
 
     # the same files copied again: duplicates are removed, nothing changes
     deliver(master, incoming, NEW)
     third = run(args(incoming, dest, NEW))
     assert third["changed"] is False
-    assert third["removed_from_incoming"] == [str(incoming / name) for name in names(NEW)]
+    assert third["removed_from_incoming"] == [str(incoming / name) for name in backup_names(NEW)]
     assert list(incoming.iterdir()) == []
     assert state(dest) == installed
     assert {p.name: p.stat().st_mtime_ns for p in dest.iterdir()} == mtimes
@@ -205,15 +136,17 @@ def test_parts_already_received_are_kept(dirs):
     master, incoming, dest = dirs
     make_backup(master, NEW)
     dest.mkdir()
-    for name in names(NEW)[:2]:  # an earlier run filed the archives only
+    for name in backup_names(NEW)[:2]:  # an earlier run filed the archives only
         shutil.copyfile(master / name, dest / name)
     deliver(master, incoming, NEW)
     result = run(args(incoming, dest, NEW))
     assert result["changed"] is True
-    assert result["installed"] == [str(dest / name) for name in names(NEW)[2:]]
-    assert result["removed_from_incoming"] == [str(incoming / name) for name in names(NEW)[:2]]
-    assert result["archives"] == [str(dest / name) for name in names(NEW)[:2]]
-    assert sorted(state(dest)) == sorted(names(NEW))
+    assert result["installed"] == [str(dest / name) for name in backup_names(NEW)[2:]]
+    assert result["removed_from_incoming"] == [
+        str(incoming / name) for name in backup_names(NEW)[:2]
+    ]
+    assert result["archives"] == [str(dest / name) for name in backup_names(NEW)[:2]]
+    assert sorted(state(dest)) == sorted(backup_names(NEW))
     assert list(incoming.iterdir()) == []
 
 
@@ -235,13 +168,13 @@ def test_truncated_snapshot_installs_nothing(dirs, received_old):
     ]
     assert failed["msg"] == (
         f"receiving {snap(NEW)} failed: {'; '.join(failed['problems'])}. {RERUN} (removed from"
-        f" {incoming}: {', '.join(names(NEW))}; nothing of it was installed in {dest})"
+        f" {incoming}: {', '.join(backup_names(NEW))}; nothing of it was installed in {dest})"
     )
-    assert failed["removed_from_incoming"] == [str(incoming / name) for name in names(NEW)]
+    assert failed["removed_from_incoming"] == [str(incoming / name) for name in backup_names(NEW)]
     assert state(dest) == received_old
     assert list(incoming.iterdir()) == []
     assert sorted(p.name for p in master.iterdir() if p.is_file()) == sorted(
-        names(OLD) + names(NEW)
+        backup_names(OLD) + backup_names(NEW)
     )
 
 
@@ -314,7 +247,7 @@ def test_metadata_missing_or_unreadable(dirs):
         " is copied with the snapshot"
     ]
     assert failed["removed_from_incoming"] == [str(incoming / snap(NEW))]
-    assert sorted(p.name for p in incoming.iterdir()) == names(NEW)[:2]
+    assert sorted(p.name for p in incoming.iterdir()) == backup_names(NEW)[:2]
 
     deliver(master, incoming, NEW)
     (incoming / f"{snap(NEW)}.json").write_text('{"format": "kubedr.etcd/snap')
@@ -343,7 +276,7 @@ def test_missing_archive(dirs, warnings):
     assert result["missing_archives"] == [missing]
     assert result["archives"] == [str(dest / archive_name("cp-1", NEW))]
     assert missing not in result["verified"]
-    assert sorted(state(dest)) == sorted(set(names(NEW)) - {missing})
+    assert sorted(state(dest)) == sorted(set(backup_names(NEW)) - {missing})
     assert warnings == [
         f"control-plane archive {missing} listed in the metadata of {snap(NEW)} was not"
         " received (require_archives=false)"
@@ -399,16 +332,16 @@ def test_across_file_systems(dirs, monkeypatch):
 
     monkeypatch.setattr(os, "replace", replace)
     result = run(args(incoming, dest, NEW))
-    first = names(NEW)[0]
+    first = backup_names(NEW)[0]
     assert calls[0] == (str(incoming / first), str(dest / first))
     temp, target = calls[1]
     assert os.path.dirname(temp) == str(dest)
     assert os.path.basename(temp).startswith(f".{first}.") and temp.endswith(".tmp")
     assert target == str(dest / first)
     # archives, the snapshot, the metadata record last; one fallback, then plain renames
-    assert [target for _, target in calls[1:]] == [str(dest / name) for name in names(NEW)]
+    assert [target for _, target in calls[1:]] == [str(dest / name) for name in backup_names(NEW)]
     assert result["changed"] is True
-    assert state(dest) == {name: (sha(master / name), 0o600) for name in names(NEW)}
+    assert state(dest) == {name: (sha(master / name), 0o600) for name in backup_names(NEW)}
     assert list(incoming.iterdir()) == []
 
 
@@ -447,8 +380,8 @@ def test_check_mode_changes_nothing(dirs, received_old):
     incoming_before = state(incoming)
     result = run(args(incoming, dest, NEW, _ansible_check_mode=True))
     assert result["changed"] is True
-    assert result["msg"] == f"would install {', '.join(names(NEW))} into {dest}"
-    assert result["installed"] == [str(dest / name) for name in names(NEW)]
+    assert result["msg"] == f"would install {', '.join(backup_names(NEW))} into {dest}"
+    assert result["installed"] == [str(dest / name) for name in backup_names(NEW)]
     assert state(dest) == received_old
     assert state(incoming) == incoming_before
 
@@ -493,7 +426,7 @@ def test_incoming_and_dest_must_differ(dirs):
 
 
 def encrypted_names(stamp):
-    return [*(f"{name}.age" for name in names(stamp)[:-1]), metadata_path(snap(stamp))]
+    return [*(f"{name}.age" for name in backup_names(stamp)[:-1]), metadata_path(snap(stamp))]
 
 
 @pytest.fixture
@@ -501,13 +434,10 @@ def encrypted_delivery(dirs, age_key):
     """A backup encrypted where it was filed (master), copied as stored to incoming."""
     master, incoming, dest = dirs
     make_backup(master, NEW)
-    with (
-        patch_module_args(
-            {"dir": str(master), "snapshot": snap(NEW), "recipients": [age_key.recipient]}
-        ),
-        pytest.raises(ExitJson),
-    ):
-        etcd_backup_encrypt.main()
+    run_module(
+        etcd_backup_encrypt.main,
+        {"dir": str(master), "snapshot": snap(NEW), "recipients": [age_key.recipient]},
+    )
     for name in encrypted_names(NEW):
         shutil.copyfile(master / name, incoming / name)
     return master, incoming, dest

@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 
 import pytest
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (
-    archive_directory,
-    archive_name,
-)
+from ansible_collections.kubedr.etcd.plugins.module_utils._archive import archive_name
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
-    build_metadata,
     metadata_path,
-    verify_trailer,
-    write_json_atomic,
+    new_stamp,
 )
 from ansible_collections.kubedr.etcd.plugins.modules import (
     etcd_backup_encrypt,
     etcd_backup_retention,
 )
-from tests.unit.plugins.modules.conftest import fail_module, run_module
+from tests.unit.plugins.modules.conftest import (
+    HOSTS,
+    fail_module,
+    make_backup,
+    run_module,
+    snap,
+)
 
 UTC = dt.timezone.utc  # noqa: UP017 - the module under test supports Python 3.9
-STATUS = {"hash": 1, "revision": 42, "total_key": 17, "total_size": 32768}
-HOSTS = ("cp-1", "cp-2")
 
 
 def run(arguments):
@@ -39,41 +37,7 @@ def run_fail(arguments):
 
 def stamp(days_ago):
     """A stamp `days_ago` days before now (whole seconds), as the backups are named."""
-    when = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(days=days_ago)
-    return when.strftime("%Y%m%dT%H%M%SZ")
-
-
-def snap(when):
-    return f"etcd-snapshot-{when}.db"
-
-
-def make_backup(directory, when, hosts=HOSTS, complete=True, extra_archives=()):
-    """Snapshot-like file, archives of a small tree, and (when complete) the metadata record."""
-    archives = []
-    for host in hosts:
-        tree = directory.parent / "src" / f"{host}-{when}" / "kubernetes"
-        (tree / "manifests").mkdir(parents=True)
-        (tree / "manifests" / "etcd.yaml").write_text(f"# {host} {when}\n")
-        done = archive_directory(str(tree), str(directory / archive_name(host, when)))
-        archives.append({"host": host, **done})
-    archives.extend(extra_archives)
-    snapshot = directory / snap(when)
-    body = hashlib.shake_256(when.encode()).digest(4 * 4096)
-    snapshot.write_bytes(body + hashlib.sha256(body).digest())
-    if complete:
-        record = build_metadata(
-            snapshot.name,
-            verify_trailer(str(snapshot)),
-            STATUS,
-            created=when,
-            etcd_version="3.4.23",
-            cluster_id="cdf818194e3a8c32",
-            members=[],
-            source_host="cp-1",
-            control_plane_archives=archives,
-        )
-        write_json_atomic(metadata_path(str(snapshot)), record)
-    return archives
+    return new_stamp(dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(days=days_ago))
 
 
 def files(when, hosts=HOSTS):
