@@ -18,7 +18,7 @@ description:
   - With O(tools), also runs C(snapshot status) and compares the revision and key count with
     the metadata; with O(trial_restore), restores the snapshot into a scratch directory that is
     always removed afterwards, which proves that etcd can restore it.
-  - An age-encrypted backup (see M(kubedr.etcd.etcd_backup_encrypt)) is not read: the module
+  - An age-encrypted backup (see M(kubedr.etcd.etcd_backup_encrypt)) is not read; the module
     says to decrypt it first with M(kubedr.etcd.etcd_backup_decrypt).
   - When something is wrong the module fails with one message that lists every problem it
     found, naming the file.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
 from tests.integration.conftest import restored_digest, run_ansible, task_results
 from tests.lab import lab as L
 from tests.lab.pki import CA, CLIENT, write_pair
+from tests.support.age_keys import make_age_key
 
 BACKUP_DIR = "/var/backups/kubedr-etcd"
 SAVE_TASK = "Save a verified etcd snapshot"
@@ -262,3 +264,89 @@ def test_an_interrupted_copy_is_not_filed(lab, clean_backups, tmp_path):
     assert "interrupted" in out["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
     assert not dest.exists() or backup_files(sorted(p.name for p in dest.iterdir())) == []
     assert not (incoming / name).exists()
+
+
+# -- encryption at rest (age) ----------------------------------------------------------
+
+
+def stored_files(directory):
+    return {
+        p.name: sha256_file(p) for p in sorted(directory.iterdir()) if not p.name.startswith(".")
+    }
+
+
+def test_encrypted_backups_leave_the_masters_encrypted(lab, clean_backups, tmp_path):
+    if lab.etcd_version != "3.5":
+        pytest.skip("encryption does not depend on the etcd version; run on the 3.5 lab")
+    key = make_age_key(tmp_path)
+    lab.cli("seed", "--size", "1MiB", "--seed", "13")
+    before = lab.digest()
+    encrypt = ["-e", json.dumps({"etcd_backup_age_recipients": [key.recipient]})]
+    remote = [
+        "-e",
+        "etcd_backup_remote_group=backup_hosts",
+        "-e",
+        "etcd_backup_trial_restore=false",
+    ]
+    rc, data, err = backup(lab, tmp_path, *encrypt, *remote)
+    assert rc == 0, err
+    name = Path(task_results(data, SAVE_TASK)["docker8"]["snapshot"]).name
+    stamp = name.removeprefix("etcd-snapshot-").removesuffix(".db")
+
+    # Off the masters only encrypted files and the record in the clear; the same on backup1.
+    controller = tmp_path / "kubernetes"
+    archives = [f"kubernetes-{m}-{stamp}.tar.gz.age" for m in lab.names]
+    assert sorted(stored_files(controller)) == sorted([*archives, f"{name}.age", f"{name}.json"])
+    remote_dir = lab.host_dir("backup1") / "var-backups" / "kubedr-etcd" / "kubernetes"
+    assert stored_files(remote_dir) == stored_files(controller)
+    record = json.loads((controller / f"{name}.json").read_text())
+    assert record["encryption"]["recipients"] == [key.recipient]
+    assert record["encryption"]["files"][name]["sha256"] == sha256_file(controller / f"{name}.age")
+    # The master keeps its own copy in the clear.
+    assert name in files_on(lab, "docker8")
+
+    # By hand, with the identity file only: the snapshot restores every key and value.
+    plain = tmp_path / name
+    subprocess.run(
+        ["age", "-d", "-i", str(key.identity), "-o", str(plain), str(controller / f"{name}.age")],
+        check=True,
+    )
+    assert sha256_file(plain) == record["snapshot"]["sha256"]
+    restored = restored_digest(lab, plain, tmp_path)
+    for field in ("keys", "registry_keys", "bytes", "sha256"):
+        assert restored[field] == before[field], (field, restored, before)
+
+    # Retention prunes encrypted backups whole, in every place.
+    rc, data, err = backup(lab, tmp_path, *encrypt, *remote, "-e", "etcd_backup_keep_last=1")
+    assert rc == 0, err
+    newer = Path(task_results(data, SAVE_TASK)["docker8"]["snapshot"]).name
+    assert newer != name
+    for directory in (controller, remote_dir):
+        names = sorted(stored_files(directory))
+        assert f"{newer}.age" in names and len(names) == len(lab.names) + 2, names
+        assert not any(stamp in n for n in names), names
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ({"etcd_backup_age_recipients": ["age1notakey"]}, "malformed recipient"),
+        (
+            {"etcd_backup_age_recipients_files": ["/nonexistent/recipients.txt"]},
+            "cannot read recipients file /nonexistent/recipients.txt",
+        ),
+        (
+            {"etcd_backup_age_recipients": ["age1x"], "etcd_backup_age_command": "/opt/none/age"},
+            "age command /opt/none/age does not exist or is not executable",
+        ),
+    ],
+)
+def test_bad_encryption_settings_stop_before_anything(lab, clean_backups, tmp_path, setting, words):
+    if lab.etcd_version != "3.5":
+        pytest.skip("encryption does not depend on the etcd version; run on the 3.5 lab")
+    rc, data, _ = backup(lab, tmp_path, "-e", json.dumps(setting))
+    assert rc != 0
+    assert words in json.dumps(data)
+    assert not (tmp_path / "kubernetes").exists()
+    for m in lab.masters:
+        assert backup_files(files_on(lab, m.name)) == []

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import task_results
+from tests.support.age_keys import make_age_key
 
 RESTORE = "playbooks/restore-ha.yml"
 SNAPSHOT_DIR = "/var/tmp/kubedr-etcd-restore"
@@ -23,7 +24,7 @@ SNAPSHOT_DIR = "/var/tmp/kubedr-etcd-restore"
 class Backup:
     """A seeded cluster's digest and a verified backup of it on the controller."""
 
-    def __init__(self, lab, tmp_path):
+    def __init__(self, lab, tmp_path, *backup_args):
         lab.cli("seed", "--size", "1MiB", "--seed", "5")
         self.digest = lab.digest()
         self.dir = tmp_path / "backups"
@@ -33,6 +34,7 @@ class Backup:
             f"etcd_backup_controller_dir={self.dir}",
             "-e",
             "etcd_backup_trial_restore=false",
+            *backup_args,
         )
         assert rc == 0, err
         self.snapshot = Path(
@@ -382,3 +384,76 @@ def test_etcd_that_does_not_start_keeps_old_data_and_rolls_back(labs, lab, tmp_p
     assert member_ids(lab) == ids
     assert lab.digest()["sha256"] == backup.digest["sha256"]
     labs.forget()  # the lab went through a lot: the next test gets a fresh one
+
+
+# -- encrypted backups (age) -----------------------------------------------------------
+
+
+@pytest.fixture
+def on_35_only(lab):
+    if lab.etcd_version != "3.5":
+        pytest.skip("decryption does not depend on the etcd version; run on the 3.5 lab")
+    return lab
+
+
+def encrypted_backup(lab, tmp_path, key):
+    recipients = json.dumps({"etcd_backup_age_recipients": [key.recipient]})
+    backup = Backup(lab, tmp_path, "-e", recipients)
+    stored = backup.controller_copy.with_name(backup.controller_copy.name + ".age")
+    assert stored.exists() and not backup.controller_copy.exists()
+    return backup, stored
+
+
+def test_restore_from_an_encrypted_backup(on_35_only, tmp_path):
+    lab = on_35_only
+    key = make_age_key(tmp_path)
+    backup, _stored = encrypted_backup(lab, tmp_path, key)
+    wipe_etcd_data(lab)
+    identity = ["-e", f"etcd_restore_age_identity={key.identity}"]
+    rc, data, err = lab.ansible_playbook(
+        RESTORE, *backup.args(*identity, "-e", f"etcd_restore_report_dir={tmp_path / 'r'}")
+    )
+    assert rc == 0, f"{err}\n{json.dumps(data)[-3000:]}"
+    after = lab.digest()
+    for key_name in ("keys", "registry_keys", "bytes", "sha256"):
+        assert after[key_name] == backup.digest[key_name], (key_name, after, backup.digest)
+    (report_file,) = (tmp_path / "r").glob("restore-*.json")
+    report = json.loads(report_file.read_text())
+    assert report["decrypted"] is True
+    assert report["snapshot"] == str(backup.controller_copy)
+    # the plain copy made on the controller is gone; the encrypted backup stays as it was
+    assert list((backup.dir / ".decrypted").iterdir()) == []
+    kept = (backup.dir / "kubernetes").iterdir()
+    assert [p.name for p in kept if p.suffix != ".age" and not p.name.startswith(".")] == [
+        backup.controller_copy.name + ".json"
+    ]
+
+
+def test_encrypted_backup_refusals_change_nothing(on_35_only, tmp_path):
+    lab = on_35_only
+    key, other = make_age_key(tmp_path, "key"), make_age_key(tmp_path, "other")
+    backup, stored = encrypted_backup(lab, tmp_path, key)
+    before = state(lab)
+    cases = [
+        ([], f"is stored encrypted ({backup.controller_copy.name}.age) to {key.recipient}"),
+        (["-e", f"etcd_restore_age_identity={other.identity}"], "no identity matched"),
+        (
+            [
+                "-e",
+                f"etcd_restore_age_identity={key.identity}",
+                "-e",
+                "etcd_restore_age_command=/nonexistent/age",
+            ],
+            "age command /nonexistent/age does not exist or is not executable",
+        ),
+    ]
+    for extra, words in cases:
+        assert words in refused(lab, backup, *extra), words
+    body = bytearray(stored.read_bytes())
+    body[len(body) // 2] ^= 0x01
+    stored.write_bytes(bytes(body))
+    out = refused(lab, backup, "-e", f"etcd_restore_age_identity={key.identity}")
+    assert "the encrypted file is damaged or cut short" in out
+    assert state(lab) == before
+    decrypted = backup.dir / ".decrypted"
+    assert not decrypted.exists() or list(decrypted.iterdir()) == []
