@@ -3,6 +3,11 @@
 Both run in the same lab, on the same data, one after the other, on the same
 master. Reports wall time and peak memory (RSS) of each, and the ratio.
 
+Encryption at rest is measured the same way: the playbook with
+etcd_backup_age_recipients against the one without, and the encrypt step
+(etcd_backup_encrypt, on the controller) against a bare `age -r ... -o` of the
+same snapshot file on the controller.
+
     .venv/bin/python -m bench.backup_bench --size 256MiB --etcd 3.5 [--runs 2]
 
 Brings a 3-master lab up (replacing any running lab) and down again; writes a
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -22,6 +28,7 @@ from pathlib import Path
 
 from tests.integration.conftest import run_ansible, task_results
 from tests.lab import lab as L
+from tests.support.age_keys import make_age_key
 
 ROOT = L.ROOT
 BIN = Path(sys.executable).parent
@@ -59,7 +66,29 @@ def baseline(lab, host):
     return json.loads(out)
 
 
-def collection(lab, controller_dir, trial_restore):
+def timed(argv):
+    """(seconds, peak RSS KiB) of one command."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{argv} failed")
+    return time.monotonic() - t0, usage.ru_maxrss
+
+
+def bare_age(snapshot, recipient):
+    """age by hand on the controller, on the same snapshot file: alone, and with the work
+    the module also does (sha256 of the plain and the encrypted file, flushed to disk)."""
+    out = snapshot.with_name(snapshot.name + ".bench.age")
+    alone, rss = timed(["age", "-r", recipient, "-o", str(out), str(snapshot)])
+    out.unlink()
+    script = f'age -r {recipient} -o "$2" "$1" && sha256sum "$1" "$2" && sync "$2"'
+    full, _ = timed(["sh", "-c", script, "sh", str(snapshot), str(out)])
+    out.unlink()
+    return {"total": round(alone, 3), "with_sha256_sync": round(full, 3), "peak_rss_kib": rss}
+
+
+def collection(lab, controller_dir, trial_restore, *extra):
     """The whole backup playbook: archives, snapshot, verification, copy to the controller."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.monotonic()
@@ -74,12 +103,18 @@ def collection(lab, controller_dir, trial_restore):
         f"etcd_backup_trial_restore={str(trial_restore).lower()}",
         "-e",
         "etcd_backup_keep_last=1",
+        *extra,
     )
     wall = time.monotonic() - t0
     if rc != 0:
         raise SystemExit(f"backup.yml failed:\n{json.dumps(data)[-3000:]}\n{err[-3000:]}")
     snap = next(iter(task_results(data, "Save a verified etcd snapshot").values()))
+    encrypted = task_results(data, "Encrypt the backup on the controller (age)")
+    encrypted = next(iter(encrypted.values()), {}) if encrypted else {}
     return {
+        "snapshot": snap["snapshot"],
+        "encrypt_timings": encrypted.get("timings"),
+        "encrypt_peak_rss_kib": encrypted.get("peak_rss_kib"),
         "total": round(wall, 3),
         "module_timings": snap["timings"],
         "module_peak_rss_kib": snap["peak_rss_kib"],
@@ -109,9 +144,14 @@ def main():
         source = lab.masters[0].name
         results = {"etcd": args.etcd, "seeded": json.loads(seed.stdout), "runs": []}
         with tempfile.TemporaryDirectory(prefix="kubedr-bench-") as controller_dir:
+            key = make_age_key(controller_dir, "bench")
+            encrypt = ["-e", json.dumps({"etcd_backup_age_recipients": [key.recipient]})]
             for run in range(args.runs):
                 entry = {"run": run + 1, "baseline": baseline(lab, source)}
-                entry["collection_no_trial"] = collection(lab, controller_dir, False)
+                entry["collection_no_trial"] = plain = collection(lab, controller_dir, False)
+                copy = Path(controller_dir) / "kubernetes" / Path(plain["snapshot"]).name
+                entry["bare_age"] = bare_age(copy, key.recipient)
+                entry["collection_encrypted"] = collection(lab, controller_dir, False, *encrypt)
                 entry["collection_with_trial"] = collection(lab, controller_dir, True)
                 results["runs"].append(entry)
                 print(json.dumps(entry), flush=True)
@@ -129,15 +169,27 @@ def print_table(results):
     print(f"\netcd {results['etcd']}, seeded {results['seeded']['value_bytes'] / 2**20:.0f} MiB")
     print(
         f"{'run':>3} {'bare s':>8} {'coll s':>8} {'ratio':>6} {'coll+trial s':>13} "
-        f"{'bare RSS MiB':>13} {'module RSS MiB':>15} {'ctl RSS MiB':>12}"
+        f"{'bare RSS MiB':>13} {'module RSS MiB':>15} {'tools RSS MiB':>14} {'ctl RSS MiB':>12}"
     )
     for r in results["runs"]:
         b, c, t = r["baseline"], r["collection_no_trial"], r["collection_with_trial"]
-        module_rss = max(c["module_peak_rss_kib"].values()) / 1024
+        rss = c["module_peak_rss_kib"]
         print(
             f"{r['run']:>3} {b['total']:>8.2f} {c['total']:>8.2f} {c['total'] / b['total']:>6.2f} "
-            f"{t['total']:>13.2f} {b['peak_rss_kib'] / 1024:>13.1f} {module_rss:>15.1f} "
-            f"{c['controller_peak_rss_kib'] / 1024:>12.1f}"
+            f"{t['total']:>13.2f} {b['peak_rss_kib'] / 1024:>13.1f} {rss['self'] / 1024:>15.1f} "
+            f"{rss['tools'] / 1024:>14.1f} {c['controller_peak_rss_kib'] / 1024:>12.1f}"
+        )
+    print(
+        f"\n{'run':>3} {'playbook s':>11} {'encrypted s':>12} {'bare age s':>11}"
+        f" {'age+sha256+sync s':>18} {'encrypt step s':>15} {'age RSS MiB':>12}"
+        f" {'module RSS MiB':>15}"
+    )
+    for r in results["runs"]:
+        c, e, a = r["collection_no_trial"], r["collection_encrypted"], r["bare_age"]
+        print(
+            f"{r['run']:>3} {c['total']:>11.2f} {e['total']:>12.2f} {a['total']:>11.2f}"
+            f" {a['with_sha256_sync']:>18.2f} {e['encrypt_timings']['encrypt']:>15.2f}"
+            f" {a['peak_rss_kib'] / 1024:>12.1f} {e['encrypt_peak_rss_kib']['self'] / 1024:>15.1f}"
         )
 
 

@@ -182,66 +182,8 @@ def encrypt_file(age, src, dest, recipients):
 
     Returns {'plain': {size, sha256}, 'encrypted': {size, sha256}}. On failure
     ``dest`` is removed and AgeError raised."""
-    plain, encrypted = _Digest(), _Digest()
-    errors = []
-    with tempfile.TemporaryFile() as stderr:
-        try:
-            source = open(src, "rb")
-        except OSError as exc:
-            raise AgeError(f"cannot read {src}: {exc.strerror or exc}") from None
-        with source:
-            try:
-                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except OSError as exc:
-                raise AgeError(f"cannot create {dest}: {exc.strerror or exc}") from None
-            proc = subprocess.Popen(
-                [age, *_recipient_argv(recipients)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-            )
-
-            def feed():
-                try:
-                    while True:
-                        chunk = source.read(CHUNK)
-                        if not chunk:
-                            break
-                        plain.update(chunk)
-                        proc.stdin.write(chunk)
-                except (OSError, ValueError) as exc:  # age quit early, or src unreadable
-                    errors.append(exc)
-                finally:
-                    try:
-                        proc.stdin.close()
-                    except OSError:
-                        pass
-
-            feeder = threading.Thread(target=feed, daemon=True)
-            feeder.start()
-            try:
-                with os.fdopen(fd, "wb") as sink:
-                    _drain(proc.stdout, encrypted, sink)
-                    sink.flush()
-                    os.fsync(sink.fileno())
-            except OSError as exc:
-                proc.kill()
-                feeder.join()
-                proc.wait()
-                _remove(dest)
-                raise AgeError(f"writing {dest} failed: {exc.strerror or exc}") from None
-            finally:
-                proc.stdout.close()
-            feeder.join()
-            returncode = proc.wait()
-        if returncode != 0:
-            _remove(dest)
-            stderr.seek(0)
-            _fail(f"encrypting {src}", returncode, stderr.read())
-        if errors:
-            _remove(dest)
-            raise AgeError(f"encrypting {src} failed while reading it: {errors[0]}")
-    return {"plain": plain.result(), "encrypted": encrypted.result()}
+    went_in, came_out = _stream([age, *_recipient_argv(recipients)], src, dest, "encrypting")
+    return {"plain": went_in, "encrypted": came_out}
 
 
 def decrypt_file(age, src, identity_files, dest=None):
@@ -251,7 +193,15 @@ def decrypt_file(age, src, identity_files, dest=None):
     Returns {'plain': {size, sha256}, 'encrypted': {size, sha256}}. On failure
     ``dest`` is removed and AgeError raised."""
     argv = [age, "-d", *_identity_argv(identity_files)]
-    plain, encrypted = _Digest(), _Digest()
+    went_in, came_out = _stream(argv, src, dest, "decrypting")
+    return {"plain": came_out, "encrypted": went_in}
+
+
+def _stream(argv, src, dest, doing):
+    """Pipe ``src`` through the command ``argv`` into ``dest`` (or nowhere), hashing what
+    goes in and what comes out: ({size, sha256} in, {size, sha256} out). A thread feeds the
+    command while this one drains it, so neither side waits on a full pipe."""
+    went_in, came_out = _Digest(), _Digest()
     try:
         source = open(src, "rb")
     except OSError as exc:
@@ -273,9 +223,9 @@ def decrypt_file(age, src, identity_files, dest=None):
                     chunk = source.read(CHUNK)
                     if not chunk:
                         break
-                    encrypted.update(chunk)
+                    went_in.update(chunk)
                     proc.stdin.write(chunk)
-            except (OSError, ValueError) as exc:  # age stopped reading: it says why
+            except (OSError, ValueError) as exc:  # age stopped reading (it says why), or src
                 errors.append(exc)
             finally:
                 try:
@@ -286,7 +236,7 @@ def decrypt_file(age, src, identity_files, dest=None):
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
         try:
-            _drain(proc.stdout, plain, sink)
+            _drain(proc.stdout, came_out, sink)
             if sink is not None:
                 sink.flush()
                 os.fsync(sink.fileno())
@@ -303,10 +253,13 @@ def decrypt_file(age, src, identity_files, dest=None):
         if returncode != 0:
             _close_and_remove(sink, dest)
             stderr.seek(0)
-            _fail(f"decrypting {src}", returncode, stderr.read())
+            _fail(f"{doing} {src}", returncode, stderr.read())
+        if errors:
+            _close_and_remove(sink, dest)
+            raise AgeError(f"{doing} {src} failed while reading it: {errors[0]}")
     if sink is not None:
         sink.close()
-    return {"plain": plain.result(), "encrypted": encrypted.result()}
+    return went_in.result(), came_out.result()
 
 
 def _close_and_remove(sink, path):

@@ -179,3 +179,11 @@ def test_age_message_keeps_errors_short_and_printable():
     assert message.startswith("error: failed to read header")
     assert "report unexpected" not in message
     assert len(message) <= 303 and message.isprintable()
+
+
+def test_a_full_disk_fails_clearly_and_leaves_nothing(tiny_disk, plain, encrypted, age_key):
+    with pytest.raises(AgeError, match=r"writing .*failed: No space left on device"):
+        encrypt_file(AGE, str(plain), str(tiny_disk / "snapshot.db.age"), [age_key.recipient])
+    with pytest.raises(AgeError, match=r"writing .*failed: No space left on device"):
+        decrypt_file(AGE, str(encrypted), [str(age_key.identity)], str(tiny_disk / "out.db"))
+    assert os.listdir(tiny_disk) == []

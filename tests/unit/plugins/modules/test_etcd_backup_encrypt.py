@@ -184,3 +184,14 @@ def test_without_a_snapshot_only_checks(age_key):
     assert result["recipients"] == [age_key.recipient]
     assert "accepts all 1 recipient" in result["msg"]
     assert "malformed recipient" in run_fail({"recipients": ["age1x"]})["msg"]
+
+
+def test_a_full_disk_leaves_the_plain_backup_as_it_was(tiny_disk, age_key):
+    directory = tiny_disk / "cluster"
+    directory.mkdir()
+    make_backup(directory, STAMP, hosts=(), pages=160)  # 640 KiB: no room for a second copy
+    before = {name: sha(directory / name) for name in listing(directory)}
+    failed = run_fail(args(directory, age_key.recipient))
+    assert "No space left on device" in failed["msg"]
+    assert "the plain backup in" in failed["msg"] and "was left as it is" in failed["msg"]
+    assert {name: sha(directory / name) for name in listing(directory)} == before
