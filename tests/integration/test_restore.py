@@ -423,6 +423,10 @@ def test_restore_from_an_encrypted_backup(on_35_only, tmp_path):
     assert report["snapshot"] == str(backup.controller_copy)
     # the plain copy made on the controller is gone; the encrypted backup stays as it was
     assert list((backup.dir / ".decrypted").iterdir()) == []
+    # A second run decrypts again, finds the restore done, and changes nothing.
+    rc, again, err = lab.ansible_playbook(RESTORE, *backup.args(*identity))
+    assert rc == 0, err
+    assert all(s["changed"] == 0 for s in again["stats"].values()), again["stats"]
     kept = (backup.dir / "kubernetes").iterdir()
     assert [p.name for p in kept if p.suffix != ".age" and not p.name.startswith(".")] == [
         backup.controller_copy.name + ".json"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: a disaster and its recovery on a lab of real masters, start to finish.
-#   lab up with seeded data -> backup -> disaster (every master's etcd data destroyed)
-#   -> restore-ha -> every key and value checked against the backup -> report.
+#   lab up with seeded data -> backup, encrypted off the masters with age -> disaster
+#   (every master's etcd data destroyed) -> restore-ha -> every key and value checked
+#   against the backup -> report.
 # MASTERS (default 3) and ETCD_VERSION (default 3.4) choose the lab; SEED_SIZE the data;
 # KEEP_LAB=1 leaves the lab up afterwards (remove it with `make lab-down`).
 set -euo pipefail
@@ -25,9 +26,14 @@ step "seed realistic /registry keys, and take their digest"
 "${LAB[@]}" seed --size "${SEED_SIZE:-16MiB}"
 "${LAB[@]}" digest | tee "$WORK/before.json"
 
-step "backup: verified snapshot + control-plane archives, copied to the controller and backup1"
+step "an age key pair for the backups: the public key encrypts, the identity file decrypts"
+age-keygen -o "$WORK/backup-identity.txt"
+
+step "backup: verified snapshot + control-plane archives, copied to the controller and backup1, encrypted there"
 .venv/bin/ansible-playbook -i "$INVENTORY" playbooks/backup.yml \
-    -e etcd_backup_controller_dir="$WORK/backups" -e etcd_backup_remote_group=backup_hosts
+    -e etcd_backup_controller_dir="$WORK/backups" -e etcd_backup_remote_group=backup_hosts \
+    -e "{\"etcd_backup_age_recipients\": [\"$(age-keygen -y "$WORK/backup-identity.txt")\"]}"
+ls -l "$WORK/backups/kubernetes"
 
 step "disaster: the etcd data of every master is destroyed"
 for host in $(.venv/bin/python -c 'from tests.lab import lab; print(" ".join(lab.Lab.load().names))'); do
@@ -38,11 +44,13 @@ sleep 3
 
 step "restore-ha: plan only first (no confirmation: nothing changes)"
 .venv/bin/ansible-playbook -i "$INVENTORY" playbooks/restore-ha.yml \
-    -e etcd_restore_backup_dir="$WORK/backups" -e etcd_restore_snapshot=latest
+    -e etcd_restore_backup_dir="$WORK/backups" -e etcd_restore_snapshot=latest \
+    -e etcd_restore_age_identity="$WORK/backup-identity.txt"
 
 step "restore-ha: for real"
 .venv/bin/ansible-playbook -i "$INVENTORY" playbooks/restore-ha.yml \
     -e etcd_restore_backup_dir="$WORK/backups" -e etcd_restore_snapshot=latest \
+    -e etcd_restore_age_identity="$WORK/backup-identity.txt" \
     -e etcd_restore_confirm=true -e etcd_restore_report_dir="$WORK/reports"
 
 step "every key and value back?"
