@@ -16,22 +16,17 @@ JSON report to bench/results/ and prints a table. Not a test: nothing asserts.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tests.integration.conftest import run_ansible, task_results
-from tests.lab import lab as L
+from bench import common
+from tests.integration.conftest import task_results
 from tests.support.age_keys import make_age_key
-
-ROOT = L.ROOT
-BIN = Path(sys.executable).parent
 
 # Runs inside the master: the bare recipe, timed and measured the same way.
 BASELINE = r"""
@@ -54,15 +49,9 @@ os.unlink(path)
 """
 
 
-def sh(lab, host, *argv):
-    proc = subprocess.run(lab.exec_argv(host, *argv), capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{host}: {argv} failed: {proc.stderr}")
-    return proc.stdout
-
-
 def baseline(lab, host):
-    out = sh(lab, host, "/usr/bin/python3", "-c", BASELINE, "/var/backups/bench-baseline.db")
+    argv = ("/usr/bin/python3", "-c", BASELINE, "/var/backups/bench-baseline.db")
+    out = common.in_master(lab, host, *argv)
     return json.loads(out)
 
 
@@ -91,12 +80,9 @@ def bare_age(snapshot, recipient):
 def collection(lab, controller_dir, trial_restore, *extra):
     """The whole backup playbook: archives, snapshot, verification, copy to the controller."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.monotonic()
-    rc, data, err = run_ansible(
-        "ansible-playbook",
-        "playbooks/backup.yml",
-        "-i",
-        lab.inventory,
+    data, wall = common.playbook(
+        lab,
+        "backup.yml",
         "-e",
         f"etcd_backup_controller_dir={controller_dir}",
         "-e",
@@ -105,9 +91,6 @@ def collection(lab, controller_dir, trial_restore, *extra):
         "etcd_backup_keep_last=1",
         *extra,
     )
-    wall = time.monotonic() - t0
-    if rc != 0:
-        raise SystemExit(f"backup.yml failed:\n{json.dumps(data)[-3000:]}\n{err[-3000:]}")
     snap = next(iter(task_results(data, "Save a verified etcd snapshot").values()))
     encrypted = task_results(data, "Encrypt the backup on the controller (age)")
     encrypted = next(iter(encrypted.values()), {}) if encrypted else {}
@@ -126,23 +109,11 @@ def collection(lab, controller_dir, trial_restore, *extra):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--size", default="256MiB")
-    p.add_argument("--etcd", default="3.5", choices=sorted(L.ETCD_BINARIES))
-    p.add_argument("--runs", type=int, default=2)
-    args = p.parse_args()
-    L.up(3, args.etcd, log=lambda *_: None)
-    try:
-        lab = L.Lab.load()
-        seed = subprocess.run(
-            [sys.executable, "-m", "tests.lab", "seed", "--size", args.size],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+    args = common.parse_args()
+    with common.lab_up(args.etcd) as lab:
+        seeded = common.seed(lab, args.size)
         source = lab.masters[0].name
-        results = {"etcd": args.etcd, "seeded": json.loads(seed.stdout), "runs": []}
+        results = {"etcd": args.etcd, "seeded": seeded, "runs": []}
         with tempfile.TemporaryDirectory(prefix="kubedr-bench-") as controller_dir:
             key = make_age_key(controller_dir, "bench")
             encrypt = ["-e", json.dumps({"etcd_backup_age_recipients": [key.recipient]})]
@@ -155,14 +126,7 @@ def main():
                 entry["collection_with_trial"] = collection(lab, controller_dir, True)
                 results["runs"].append(entry)
                 print(json.dumps(entry), flush=True)
-    finally:
-        L.down(log=lambda *_: None)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"backup-{args.etcd}-{args.size}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print_table(results)
-    print(f"report: {path}")
+    common.write_report("backup", args, results, print_table)
 
 
 def print_table(results):

@@ -28,7 +28,6 @@ to bench/results/ and prints a table. Not a test: nothing asserts, but the exit 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -39,7 +38,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from tests.integration.conftest import run_ansible
+from bench import common
 from tests.lab import lab as L
 
 ROOT = L.ROOT
@@ -53,21 +52,8 @@ WIPE = (
 )
 
 
-def lab_cli(*args):
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.lab", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"python -m tests.lab {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def digest():
-    return json.loads(lab_cli("digest"))
+def digest(lab):
+    return json.loads(common.lab_cli(lab, "digest"))
 
 
 def same_data(before, after):
@@ -77,26 +63,13 @@ def same_data(before, after):
 def wipe(lab):
     """Destroy the etcd data of every master, then give the kubelets a moment."""
     for name in lab.names:
-        proc = subprocess.run(
-            lab.exec_argv(name, "sh", "-c", WIPE), capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"{name}: wiping the etcd data failed: {proc.stderr.strip()}")
+        common.in_master(lab, name, "sh", "-c", WIPE, what="wiping the etcd data")
     time.sleep(3)
 
 
 def backup(lab, controller_dir):
     """One verified backup on the controller; returns the snapshot's path."""
-    rc, data, err = run_ansible(
-        "ansible-playbook",
-        "playbooks/backup.yml",
-        "-i",
-        lab.inventory,
-        "-e",
-        f"etcd_backup_controller_dir={controller_dir}",
-    )
-    if rc != 0:
-        raise SystemExit(f"backup.yml failed:\n{json.dumps(data)[-3000:]}\n{err[-3000:]}")
+    common.playbook(lab, "backup.yml", "-e", f"etcd_backup_controller_dir={controller_dir}")
     records = sorted(Path(controller_dir, "kubernetes").glob("etcd-snapshot-*.db.json"))
     if not records:
         raise SystemExit(f"backup.yml wrote no snapshot into {controller_dir}/kubernetes")
@@ -136,12 +109,9 @@ def phase_seconds(phases):
 
 def collection(lab, controller_dir, reports):
     """playbooks/restore-ha.yml, from its start to the end of its own verification."""
-    t0 = time.monotonic()
-    rc, data, err = run_ansible(
-        "ansible-playbook",
-        "playbooks/restore-ha.yml",
-        "-i",
-        lab.inventory,
+    _data, wall = common.playbook(
+        lab,
+        "restore-ha.yml",
         "-e",
         "etcd_restore_snapshot=latest",
         "-e",
@@ -153,9 +123,6 @@ def collection(lab, controller_dir, reports):
         "-e",
         f"etcd_restore_report_dir={reports}",
     )
-    wall = time.monotonic() - t0
-    if rc != 0:
-        raise SystemExit(f"restore-ha.yml failed:\n{json.dumps(data)[-3000:]}\n{err[-3000:]}")
     written = sorted(Path(reports).glob("restore-*.json"))
     if not written:
         raise SystemExit(f"restore-ha.yml wrote no report into {reports}")
@@ -170,16 +137,10 @@ def collection(lab, controller_dir, reports):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--size", default="256MiB")
-    p.add_argument("--etcd", default="3.5", choices=sorted(L.ETCD_BINARIES))
-    p.add_argument("--runs", type=int, default=2)
-    args = p.parse_args()
-    L.up(3, args.etcd, log=lambda *_: None)
-    try:
-        lab = L.Lab.load()
-        seeded = json.loads(lab_cli("seed", "--size", args.size))
-        before = digest()
+    args = common.parse_args()
+    with common.lab_up(args.etcd) as lab:
+        seeded = common.seed(lab, args.size)
+        before = digest(lab)
         results = {
             "etcd": args.etcd,
             "etcd_version": L.ETCD_BINARIES[args.etcd]["version"],
@@ -196,20 +157,13 @@ def main():
                 entry = {"run": run + 1}
                 wipe(lab)
                 entry["bare"] = bare(lab, snapshot)
-                entry["bare"]["same_data"] = same_data(before, digest())
+                entry["bare"]["same_data"] = same_data(before, digest(lab))
                 wipe(lab)
                 entry["collection"] = collection(lab, controller_dir, reports)
-                entry["collection"]["same_data"] = same_data(before, digest())
+                entry["collection"]["same_data"] = same_data(before, digest(lab))
                 results["runs"].append(entry)
                 print(json.dumps(entry), flush=True)
-    finally:
-        L.down(log=lambda *_: None)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"restore-{args.etcd}-{args.size}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print_table(results)
-    print(f"report: {path}")
+    common.write_report("restore", args, results, print_table)
     complete = all(r[k]["same_data"] for r in results["runs"] for k in ("bare", "collection"))
     if not complete:
         print("a restore did not bring back every key and value: see the report")
