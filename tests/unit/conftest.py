@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from tests.support.age_keys import make_age_key
+from tests.support.fake_processes import Fakes
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +21,14 @@ def age_key(tmp_path_factory):
 def other_age_key(tmp_path_factory):
     """A second key pair, that no backup is encrypted to."""
     return make_age_key(tmp_path_factory.mktemp("age-other"), "other")
+
+
+@pytest.fixture
+def fakes(tmp_path):
+    """Fake etcd processes and listeners of this test (tests.support.fake_processes),
+    all killed at its end."""
+    with Fakes(tmp_path) as made:
+        yield made
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import pytest
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import verify_trailer
 from tests.lab.pki import ClusterPKI
+from tests.support.etcd_process import VERSIONS, Etcd, seed, skip_unless_installed
 
 ROOT = Path(__file__).resolve().parents[3]
 ROLE = ROOT / "roles" / "etcd_backup_schedule"
@@ -32,20 +32,9 @@ SCRIPT = ROLE / "files" / "kubedr-etcd-backup"
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
 PACKAGE = Path("ansible_collections", "kubedr", "etcd", "plugins", "module_utils")
 LOCK = ".kubedr-etcd-backup.lock"
-ETCD_DIRS = {
-    "3.4": Path("/usr/bin"),
-    "3.5": Path(os.environ.get("KUBEDR_LAB_ETCD35_DIR", "/opt/kubedr-lab/etcd-3.5.16/usr/bin")),
-}
 # The masters' interpreter when this machine has it, else the test's.
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 K8S_VERSION = "v1.31.4"
-ETCD_VERSIONS = {"3.4": "3.4.23", "3.5": "3.5.16"}
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def populate_install_root(root):
@@ -57,93 +46,29 @@ def populate_install_root(root):
     return root
 
 
-class Etcd:
-    """One real etcd member on free 127.0.0.1 ports, plain http, data in a tmp dir."""
-
-    def __init__(self, version, workdir, pki=None):
-        self.version = version
-        self.bin = ETCD_DIRS[version]
-        self.workdir = workdir
-        self.pki = pki  # kubeadm's pki/etcd directory: https with client certificates
-        scheme = "https" if pki else "http"
-        self.client_url = f"{scheme}://127.0.0.1:{free_port()}"
-        self.peer_url = f"http://127.0.0.1:{free_port()}"
-        self.proc = None
-
-    def tls_flags(self):
-        if not self.pki:
-            return []
-        return [
-            f"--cert-file={self.pki / 'server.crt'}",
-            f"--key-file={self.pki / 'server.key'}",
-            f"--trusted-ca-file={self.pki / 'ca.crt'}",
-            "--client-cert-auth=true",
-        ]
-
-    def env(self):
-        env = dict(os.environ, ETCDCTL_API="3", ETCDCTL_ENDPOINTS=self.client_url)
-        if self.pki:
-            env.update(
-                ETCDCTL_CACERT=str(self.pki / "ca.crt"),
-                ETCDCTL_CERT=str(self.pki / "healthcheck-client.crt"),
-                ETCDCTL_KEY=str(self.pki / "healthcheck-client.key"),
-            )
-        return env
-
-    def etcdctl(self, *args, check=True):
-        return subprocess.run(
-            [str(self.bin / "etcdctl"), *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=check,
-        )
-
-    def start(self):
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.workdir / "etcd.log", "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(self.bin / "etcd"),
-                    "--name=unit",
-                    f"--data-dir={self.workdir / 'data'}",
-                    f"--listen-client-urls={self.client_url}",
-                    f"--advertise-client-urls={self.client_url}",
-                    f"--listen-peer-urls={self.peer_url}",
-                    f"--initial-advertise-peer-urls={self.peer_url}",
-                    f"--initial-cluster=unit={self.peer_url}",
-                    "--initial-cluster-token=kubedr-unit",
-                    *self.tls_flags(),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"etcd exited: {(self.workdir / 'etcd.log').read_text()[-2000:]}"
-                )
-            if self.etcdctl("endpoint", "health", check=False).returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            self.stop()
-            raise RuntimeError("etcd did not become healthy in 30 s")
-        for index in range(20):
-            self.etcdctl("put", f"/registry/configmaps/default/cm-{index}", "x" * 200)
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+def start_etcd(version, workdir, pki=None):
+    """One real etcd member "unit" (its data in ``workdir``/data) with 20 config maps;
+    https with kubeadm's healthcheck-client for a client when ``pki`` (kubeadm's
+    pki/etcd directory) is given."""
+    tls = {}
+    if pki:
+        tls = {
+            "pki": {"ca": pki / "ca.crt", "cert": pki / "server.crt", "key": pki / "server.key"},
+            "client_tls": (
+                pki / "ca.crt",
+                pki / "healthcheck-client.crt",
+                pki / "healthcheck-client.key",
+            ),
+        }
+    member = Etcd(version, Path(workdir) / "data", name="unit", **tls)
+    try:
+        member.start(seconds=30)
+        keys = [f"/registry/configmaps/default/cm-{index}" for index in range(20)]
+        seed(member, keys, "x" * 200)
+    except BaseException:
+        member.stop()
+        raise
+    return member
 
 
 def etcd_manifest(client_url, peer_url, etcd_version="3.5", tls_flags=()):
@@ -168,7 +93,7 @@ spec:
     - --listen-client-urls={client_url}
     - --listen-peer-urls={peer_url}
     - --name=unit
-{tls}    image: registry.k8s.io/etcd:{ETCD_VERSIONS[etcd_version]}-0
+{tls}    image: registry.k8s.io/etcd:{VERSIONS[etcd_version]["version"]}-0
     name: etcd
     volumeMounts:
     - mountPath: /var/lib/etcd
@@ -211,7 +136,7 @@ class Site:
         (self.kubernetes / "admin.conf").write_text("apiVersion: v1\nkind: Config\n")
         (self.kubernetes / "manifests" / "kube-apiserver.yaml").write_text(APISERVER_MANIFEST)
         (self.kubernetes / "manifests" / "etcd.yaml").write_text(
-            etcd_manifest(etcd.client_url, etcd.peer_url, etcd_version, etcd.tls_flags())
+            etcd_manifest(etcd.client, etcd.peer, etcd_version, etcd.tls_flags())
         )
         self.dest = tmp / "backups"
         self.config_path = tmp / "backup.json"
@@ -235,7 +160,7 @@ class Site:
         # Only this etcd version's tools are on PATH (the script also looks in
         # /usr/local/bin and /usr/bin, where this machine has etcdctl 3.4 only).
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "ETCDCTL"))}
-        env["PATH"] = f"{ETCD_DIRS[self.etcd_version]}:/usr/bin:/bin"
+        env["PATH"] = f"{VERSIONS[self.etcd_version]['bin']}:/usr/bin:/bin"
         env["KUBEDR_ETCD_INSTALL_ROOT"] = str(self.install_root)
         return env
 
@@ -291,8 +216,7 @@ def sha256(path):
 
 @pytest.fixture(scope="module", params=["3.4", "3.5"], ids=lambda v: f"etcd{v}")
 def etcd_version(request):
-    if not (ETCD_DIRS[request.param] / "etcd").exists():
-        pytest.skip(f"etcd {request.param} is not installed at {ETCD_DIRS[request.param]}")
+    skip_unless_installed(request.param)
     return request.param
 
 
@@ -303,7 +227,7 @@ def install_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def etcd(etcd_version, tmp_path_factory):
-    member = Etcd(etcd_version, tmp_path_factory.mktemp(f"etcd{etcd_version}")).start()
+    member = start_etcd(etcd_version, tmp_path_factory.mktemp(f"etcd{etcd_version}"))
     yield member
     member.stop()
 
@@ -361,7 +285,7 @@ def test_backup_writes_snapshot_metadata_and_archive(site, etcd):
     out = proc.stdout
     for step in (
         "locked ",
-        f"member unit (etcd {ETCD_VERSIONS[etcd.version]}) ",
+        f"member unit (etcd {VERSIONS[etcd.version]['version']}) ",
         "tools: etcdctl ",
         "archived ",
         "saved ",
@@ -375,9 +299,10 @@ def test_backup_writes_snapshot_metadata_and_archive(site, etcd):
 
 def test_tools_found_on_path(site, etcd_version):
     out = run_ok(site, "--dry-run").stdout
-    assert f"etcdctl {ETCD_VERSIONS[etcd_version]} ({ETCD_DIRS[etcd_version]}/etcdctl)" in out
+    spec = VERSIONS[etcd_version]
+    assert f"etcdctl {spec['version']} ({spec['bin']}/etcdctl)" in out
     if etcd_version == "3.5":
-        assert f"etcdutl 3.5.16 ({ETCD_DIRS['3.5']}/etcdutl)" in out
+        assert f"etcdutl 3.5.16 ({spec['bin']}/etcdutl)" in out
     else:
         assert "etcdutl none" in out
 
@@ -419,13 +344,15 @@ def test_retention_keeps_incomplete_and_foreign_files(site):
 
 
 def test_etcd_stopped_fails_with_one_line_and_leaves_nothing(tmp_path, install_root, etcd_version):
-    stopped = Etcd(etcd_version, tmp_path / "etcd").start()
-    site = Site(tmp_path / "site", install_root, stopped, etcd_version)
-    stopped.stop()
+    stopped = start_etcd(etcd_version, tmp_path / "etcd")
+    try:
+        site = Site(tmp_path / "site", install_root, stopped, etcd_version)
+    finally:
+        stopped.stop()
     proc = site.run()
     line = one_error_line(proc)
     assert "no healthy etcd member" in line or "could not check the health" in line, line
-    assert stopped.client_url in line
+    assert stopped.client in line
     # the archive it made before the save failed was removed again
     assert site.files() == []
     assert "archived " in proc.stdout
@@ -484,9 +411,11 @@ def tls_site(tmp_path, install_root, etcd_version):
     """A member over https with client certificates, its pki written as kubeadm does."""
     kubernetes = tmp_path / "site" / "etc-kubernetes"
     ClusterPKI(tmp_path / "cluster-pki").write_master(kubernetes, "unit", "127.0.0.1")
-    member = Etcd(etcd_version, tmp_path / "etcd", pki=kubernetes / "pki" / "etcd").start()
-    yield Site(tmp_path / "site", install_root, member, etcd_version)
-    member.stop()
+    member = start_etcd(etcd_version, tmp_path / "etcd", pki=kubernetes / "pki" / "etcd")
+    try:
+        yield Site(tmp_path / "site", install_root, member, etcd_version)
+    finally:
+        member.stop()
 
 
 def test_tls_member_with_kubeadm_healthcheck_client(tls_site):
@@ -519,8 +448,8 @@ def test_tls_member_with_kubeadm_healthcheck_client(tls_site):
 @pytest.fixture
 def offline_site(tmp_path, install_root):
     class NoEtcd:
-        client_url = "http://127.0.0.1:9"
-        peer_url = "http://127.0.0.1:10"
+        client = "http://127.0.0.1:9"
+        peer = "http://127.0.0.1:10"
 
         def tls_flags(self):
             return []

@@ -13,7 +13,7 @@ from ansible.vars.manager import VariableManager
 
 from ansible_collections.kubedr.etcd.plugins.action import etcd_restore_plan
 from ansible_collections.kubedr.etcd.plugins.action.etcd_restore_plan import ActionModule
-from tests.unit.plugins.module_utils.test_restore_plan import STAMP, metadata, tools
+from tests.support.restore_plan_data import STAMP, metadata, tools
 
 HOSTS = ["docker1", "docker2", "docker3"]
 

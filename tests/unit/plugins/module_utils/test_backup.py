@@ -1,21 +1,12 @@
-"""Unit tests of _backup against real etcd (3.4 and 3.5) on 127.0.0.1.
-
-``EtcdCluster`` starts a small cluster of real etcd processes on free ports in a
-temporary directory (plain http unless a PKI is given); the module tests of
-etcd_snapshot use it too.
-"""
+"""Unit tests of _backup against real etcd (3.4 and 3.5) on 127.0.0.1: a small cluster of
+real etcd processes (tests.support.etcd_process) on free ports, plain http."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import signal
-import socket
 import stat
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -28,10 +19,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._backup import (
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     check,
     client_env,
-    endpoint_status_argv,
-    member_list_argv,
-    parse_endpoint_status,
-    parse_member_list,
     parse_snapshot_status,
     snapshot_save_argv,
     snapshot_status_argv,
@@ -42,192 +29,24 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     metadata_path,
     verify_trailer,
 )
+from tests.support.etcd_process import NO_TLS, VERSIONS, pod_keys, running_cluster, seed
+from tests.support.files import listing
+from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.timeout(180)
 
 UTC = dt.timezone.utc  # noqa: UP017 - the code under test supports Python 3.9
 WHEN = dt.datetime(2026, 11, 26, 3, tzinfo=UTC)
 NAME = "etcd-snapshot-20261126T030000Z.db"
-NO_TLS = (None, None, None)
-VERSIONS = {
-    "3.4": {"bin": Path("/usr/bin"), "version": "3.4.23", "etcdutl": False},
-    "3.5": {
-        "bin": Path("/opt/kubedr-lab/etcd-3.5.16/usr/bin"),
-        "version": "3.5.16",
-        "etcdutl": True,
-    },
-}
 SEEDED_KEYS = 20
-
-
-def free_ports(count):
-    """Distinct free ports (all held open until all are chosen)."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-def binaries(version):
-    spec = VERSIONS[version]
-    names = ["etcd", "etcdctl"] + (["etcdutl"] if spec["etcdutl"] else [])
-    return {name: spec["bin"] / name for name in names}
-
-
-def missing_binaries(version):
-    return [str(path) for path in binaries(version).values() if not path.exists()]
-
-
-def tools_for(version):
-    """The kubedr_etcd_tools fact shape for one etcd release."""
-    spec, found = VERSIONS[version], binaries(version)
-    entry = {"version": spec["version"]}
-    return {
-        "etcdctl": {"path": str(found["etcdctl"]), **entry},
-        "etcdutl": {"path": str(found["etcdutl"]), **entry} if "etcdutl" in found else None,
-    }
-
-
-def listing(directory):
-    return sorted(p.name for p in Path(directory).iterdir()) if Path(directory).exists() else None
-
-
-class EtcdCluster:
-    """Real etcd members on 127.0.0.1. ``pki``: {'ca', 'cert', 'key'} server files (clients
-    must then present a certificate signed by that CA); peers always talk plain http."""
-
-    def __init__(self, version, directory, names=("m1", "m2", "m3"), pki=None, client_tls=NO_TLS):
-        self.version = version
-        self.directory = Path(directory)
-        self.names = list(names)
-        self.pki = pki
-        self.tls = client_tls
-        self.tools = tools_for(version)
-        self.etcdctl = self.tools["etcdctl"]["path"]
-        self.procs = {}
-        ports = free_ports(2 * len(self.names))
-        scheme = "https" if pki else "http"
-        self.clients = {
-            name: f"{scheme}://127.0.0.1:{ports[2 * i]}" for i, name in enumerate(self.names)
-        }
-        self.peers = {
-            name: f"http://127.0.0.1:{ports[2 * i + 1]}" for i, name in enumerate(self.names)
-        }
-
-    @property
-    def urls(self):
-        return [self.clients[name] for name in self.names]
-
-    def env(self, urls=None):
-        return client_env(urls or self.urls, *self.tls, dial_timeout="2s", command_timeout="5s")
-
-    def start(self):
-        cluster = ",".join(f"{name}={self.peers[name]}" for name in self.names)
-        for name in self.names:
-            argv = [
-                str(binaries(self.version)["etcd"]),
-                f"--name={name}",
-                f"--data-dir={self.directory / name}",
-                f"--listen-client-urls={self.clients[name]}",
-                f"--advertise-client-urls={self.clients[name]}",
-                f"--listen-peer-urls={self.peers[name]}",
-                f"--initial-advertise-peer-urls={self.peers[name]}",
-                f"--initial-cluster={cluster}",
-                "--initial-cluster-state=new",
-                "--initial-cluster-token=kubedr-unit",
-            ]
-            if self.pki:
-                argv += [
-                    f"--cert-file={self.pki['cert']}",
-                    f"--key-file={self.pki['key']}",
-                    f"--trusted-ca-file={self.pki['ca']}",
-                    "--client-cert-auth",
-                ]
-            with open(self.directory / f"{name}.log", "wb") as log:
-                self.procs[name] = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                    start_new_session=True,
-                )
-        return self.wait_healthy(60)
-
-    def wait_healthy(self, seconds, names=None):
-        """True once every member in ``names`` (default all) answers a health check."""
-        urls = [self.clients[name] for name in names or self.names]
-        argv = [self.etcdctl, "endpoint", "health"]
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if any(proc.poll() is not None for proc in self.procs.values()):
-                return False
-            proc = subprocess.run(argv, env={**os.environ, **self.env(urls)}, capture_output=True)
-            if proc.returncode == 0:
-                return True
-            time.sleep(0.2)
-        return False
-
-    def logs(self):
-        return "\n".join(
-            f"--- {name}\n{(self.directory / f'{name}.log').read_text()[-1500:]}"
-            for name in self.names
-        )
-
-    def stop(self):
-        for proc in self.procs.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGCONT)
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    @contextlib.contextmanager
-    def paused(self, name):
-        """SIGSTOP one member (it hangs: accepts connections, never answers), SIGCONT after."""
-        proc = self.procs[name]
-        os.kill(proc.pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(proc.pid, signal.SIGCONT)
-            assert self.wait_healthy(30), f"etcd {name} did not come back:\n{self.logs()}"
-
-    def put(self, key, value):
-        check([self.etcdctl, "put", key, value], env=self.env(), timeout=30)
-
-    def status(self, name):
-        env = self.env([self.clients[name]])
-        return parse_endpoint_status(check(endpoint_status_argv(self.etcdctl), env, 30))[0]
-
-    def members(self):
-        return parse_member_list(check(member_list_argv(self.etcdctl), self.env(), 30))
-
-
-def start_cluster(version, tmp_path_factory, **kwargs):
-    """A started EtcdCluster (new ports on a clash), or pytest.skip without the binaries."""
-    missing = missing_binaries(version)
-    if missing:
-        pytest.skip(f"etcd {version} is not installed here: no {', '.join(missing)}")
-    for _attempt in range(3):
-        cluster = EtcdCluster(version, tmp_path_factory.mktemp(f"etcd-{version}"), **kwargs)
-        if cluster.start():
-            return cluster
-        logs = cluster.logs()
-        cluster.stop()
-    pytest.fail(f"etcd {version} did not start:\n{logs}")
 
 
 @pytest.fixture(scope="module", params=sorted(VERSIONS))
 def cluster(request, tmp_path_factory):
     """Three etcd members of one release, plain http, with some keys."""
-    started = start_cluster(request.param, tmp_path_factory)
-    request.addfinalizer(started.stop)
-    for index in range(SEEDED_KEYS):
-        started.put(f"/registry/pods/default/p{index}", "x" * 100)
-    return started
+    with running_cluster(request.param, tmp_path_factory) as started:
+        seed(started, pod_keys(SEEDED_KEYS))
+        yield started
 
 
 def save(cluster, dest, **kwargs):

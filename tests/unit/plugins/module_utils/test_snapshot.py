@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
 
 import pytest
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     EtcdctlError,
     check,
-    client_env,
     endpoint_status_argv,
     member_list_argv,
     parse_endpoint_status,
@@ -45,6 +39,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     verify_trailer,
     write_json_atomic,
 )
+from tests.support.etcd_process import binaries, pod_keys, running_cluster, seed
 
 UTC = dt.timezone.utc  # noqa: UP017 - the module under test supports Python 3.9
 NO_TRAILER = "has no sha256 trailer: not a file written by `etcdctl snapshot save`"
@@ -423,74 +418,17 @@ def test_compare_with_metadata():
 # a real etcd 3.4: snapshot save, verify, status, restore
 # --------------------------------------------------------------------------
 
-ETCD = "/usr/bin/etcd"
-ETCDCTL = "/usr/bin/etcdctl"
-ETCDUTL_35 = "/opt/kubedr-lab/etcd-3.5.16/usr/bin/etcdutl"
-
-
-def _free_ports(count):
-    """Distinct free ports (all held open until all are chosen)."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-def _start_etcd(directory):
-    """Start etcd in ``directory``; (proc, env) once it serves, (proc, None) if it died."""
-    client, peer = (f"http://127.0.0.1:{port}" for port in _free_ports(2))
-    with open(directory / "etcd.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                ETCD,
-                "--name=unit",
-                f"--data-dir={directory / 'data'}",
-                f"--listen-client-urls={client}",
-                f"--advertise-client-urls={client}",
-                f"--listen-peer-urls={peer}",
-                f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster=unit={peer}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
-    env = client_env([client], None, None, None, "2s", "5s")
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        put = [ETCDCTL, "put", "/registry/ready", "yes"]
-        if subprocess.run(put, env={**os.environ, **env}, capture_output=True).returncode == 0:
-            return proc, env
-        time.sleep(0.2)
-    return proc, None
+ETCDCTL = str(binaries("3.4")["etcdctl"])
+ETCDUTL_35 = str(binaries("3.5")["etcdutl"])
 
 
 @pytest.fixture(scope="module")
 def real_etcd(tmp_path_factory):
     """etcd 3.4 on 127.0.0.1 (plain http) with a few keys: (env, data_dir, tmp)."""
-    if not (os.path.exists(ETCD) and os.path.exists(ETCDCTL)):
-        pytest.skip(f"needs {ETCD} and {ETCDCTL}")
-    for _attempt in range(3):  # a port taken meanwhile by someone else: try new ones
-        tmp = tmp_path_factory.mktemp("etcd")
-        proc, env = _start_etcd(tmp)
-        if env is not None:
-            break
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    else:
-        pytest.fail(f"etcd did not start: {(tmp / 'etcd.log').read_text()[-2000:]}")
-    try:
-        for index in range(20):
-            check([ETCDCTL, "put", f"/registry/pods/default/p{index}", "x" * 100], env=env)
-        yield env, tmp / "data", tmp
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    with running_cluster("3.4", tmp_path_factory, names=("unit",)) as etcd:
+        etcd.put("/registry/ready", "yes")
+        seed(etcd, pod_keys(20))
+        yield etcd.env(), etcd.directory / "unit", etcd.directory
 
 
 def test_real_snapshot_passes_and_raw_db_fails(real_etcd):

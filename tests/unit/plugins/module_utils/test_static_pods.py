@@ -1,5 +1,6 @@
 """Unit tests of _static_pods: moving manifests directories, and waiting on real
-processes (a copy of sleep named etcd) and real listening sockets.
+processes (a copy of sleep named etcd) and real listening sockets (see
+tests.support.fake_processes).
 
 Other etcd processes may run on this machine (the lab), so the tests match only
 their own fake by its path, and use free high ports.
@@ -7,17 +8,9 @@ their own fake by its path, and use free high ports.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -38,87 +31,12 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
     start,
     stop,
 )
+from tests.support.fake_processes import PLAIN_PATH, fake_tool
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
 STAMP = "20261126T030000Z"
-# /usr/bin and /bin only: no docker / crictl of this machine's, unless a test adds one
-PLAIN_PATH = "/usr/bin:/bin"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_cmdline(pid, first, seconds=10):
-    """Until /proc/<pid>/cmdline shows the exec'd program (argv[0] == first)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if argv[0].decode() == first:
-                return
-        time.sleep(0.02)
-    raise AssertionError(f"pid {pid} did not exec {first}")
-
-
-class Fakes:
-    """Processes started by a test, killed at its end."""
-
-    def __init__(self, directory):
-        self.directory = Path(directory)
-        self.procs = []
-        self.sleep = self.directory / "etcd"
-        shutil.copy("/bin/sleep", self.sleep)
-
-    @property
-    def pattern(self):
-        return f"^{re.escape(str(self.sleep))}(\\s|$)"
-
-    def etcd(self):
-        """A copy of /bin/sleep named etcd, sleeping."""
-        proc = subprocess.Popen([str(self.sleep), "300"], start_new_session=True)
-        self.procs.append(proc)
-        wait_for_cmdline(proc.pid, str(self.sleep))
-        return proc
-
-    def listener(self, port):
-        """A child process listening on 127.0.0.1:port."""
-        code = (
-            "import socket, sys, time\n"
-            "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-            f"s.bind(('127.0.0.1', {port})); s.listen(); print('ready', flush=True)\n"
-            "time.sleep(300)\n"
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True
-        )
-        self.procs.append(proc)
-        assert proc.stdout.readline().strip() == b"ready"
-        return proc
-
-    def kill(self, proc):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-    def kill_later(self, proc, seconds):
-        timer = threading.Timer(seconds, self.kill, (proc,))
-        timer.start()
-        return timer
-
-    def cleanup(self):
-        for proc in self.procs:
-            self.kill(proc)
-
-
-@pytest.fixture
-def fakes(tmp_path):
-    made = Fakes(tmp_path)
-    yield made
-    made.cleanup()
 
 
 @pytest.fixture
@@ -381,13 +299,6 @@ def test_stop_refuses_bad_input(fakes, manifests, kwargs, message):
 # Container runtimes (fake crictl / docker on the search path)
 
 
-def fake_tool(directory, name, script):
-    path = Path(directory) / name
-    path.write_text("#!/bin/sh\n" + script)
-    path.chmod(0o755)
-    return path
-
-
 def test_crictl_is_used_when_it_answers(fakes, manifests, tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -395,7 +306,7 @@ def test_crictl_is_used_when_it_answers(fakes, manifests, tmp_path):
     running = {"id": "f" * 64, "metadata": {"name": "etcd"}, "state": "CONTAINER_RUNNING"}
     state.write_text(json.dumps({"containers": [running]}))
     fake_tool(bindir, "crictl", f'[ "$*" = "ps -o json" ] || exit 64\ncat {state}\n')
-    threading.Timer(1.0, state.write_text, ('{"containers": []}',)).start()
+    fakes.later(1.0, state.write_text, '{"containers": []}')
     fakes.etcd()  # not looked at: the runtime is
     result = stop(str(manifests), STAMP, **stop_args(fakes, search_path=str(bindir)))
     assert result["method"] == "crictl"
@@ -495,7 +406,7 @@ def test_start_waits_for_ports(fakes, manifests):
     aside = aside_path(str(manifests), STAMP)
     manifests.rename(aside)
     port = free_port()
-    threading.Timer(1.0, fakes.listener, (port,)).start()
+    fakes.later(1.0, fakes.listener, port)
     result = start(str(manifests), aside, wait_ports=[port], timeout=10, poll=0.1)
     assert result["waited"] >= 0.8
 

@@ -4,39 +4,24 @@ etcd (3.4 and 3.5): restore, start etcd on the result, run again, refusals."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_member_restore
-from tests.unit.plugins.module_utils.test_restore import (
+from tests.support.etcd_restore import (
     BUMP,
     STAMP,
-    VERSIONS,
-    copy_member,
-    corrupt_body_snapshot,
-    listing,
+    offline_args,
     restore_args,
-    save_member,
+    restore_fixtures,
     seeded_keys,
-    tree_digest,
 )
+from tests.support.files import corrupt_body_snapshot, listing, tree_digest
 from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 pytestmark = pytest.mark.timeout(180)
 
-
-@pytest.fixture(scope="module", params=sorted(VERSIONS))
-def saved(request, tmp_path_factory):
-    """A stopped one-member etcd and its snapshot, per release."""
-    return save_member(request.param, tmp_path_factory)
-
-
-@pytest.fixture
-def member(saved, tmp_path):
-    etcd = copy_member(saved, tmp_path)
-    yield etcd
-    etcd.stop()
+saved, member = restore_fixtures()
 
 
 def run(args, check_mode=False):
@@ -106,18 +91,5 @@ def test_restore_tool_failure(saved, member, tmp_path):
     ],
 )
 def test_bad_input(tmp_path, change, message):
-    data_dir = tmp_path / "etcd"
-    (data_dir / "member").mkdir(parents=True)
-    args = {
-        "snapshot": corrupt_body_snapshot(tmp_path / "s.db"),
-        "data_dir": str(data_dir),
-        "name": "m1",
-        "initial_cluster": "m1=http://127.0.0.1:2380",
-        "initial_advertise_peer_urls": ["http://127.0.0.1:2380"],
-        "initial_cluster_token": "t",
-        "tools": {"etcdctl": {"path": "/usr/bin/etcdctl", "version": "3.4.23"}},
-        "stamp": STAMP,
-        **change,
-    }
-    assert message in run_fail(args)["msg"]
-    assert sorted(p.name for p in Path(data_dir).iterdir()) == ["member"]
+    assert message in run_fail(offline_args(tmp_path, **change))["msg"]
+    assert listing(tmp_path / "etcd") == ["member"]

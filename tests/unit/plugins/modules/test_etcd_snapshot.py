@@ -15,7 +15,8 @@ from ansible_collections.kubedr.etcd.plugins.modules import (
     etcd_snapshot_verify,
 )
 from tests.lab.pki import CA, CLIENT, SERVER, write_pair
-from tests.unit.plugins.module_utils.test_backup import VERSIONS, listing, start_cluster
+from tests.support.etcd_process import VERSIONS, running_cluster, seed
+from tests.support.files import listing
 from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 pytestmark = pytest.mark.timeout(180)
@@ -51,13 +52,11 @@ def member(request, tmp_path_factory):
     """One etcd member over TLS with client certificate auth, and its PKI."""
     pki = make_pki(tmp_path_factory.mktemp("pki"))
     tls = (pki["ca"], pki["client_cert"], pki["client_key"])
-    started = start_cluster(
+    with running_cluster(
         request.param, tmp_path_factory, names=("cp-1",), pki=pki, client_tls=tls
-    )
-    request.addfinalizer(started.stop)
-    for index in range(10):
-        started.put(f"/registry/configmaps/default/c{index}", "y" * 50)
-    return started, pki
+    ) as started:
+        seed(started, [f"/registry/configmaps/default/c{index}" for index in range(10)], "y" * 50)
+        yield started, pki
 
 
 def snapshot_args(cluster, pki, dest, **extra):

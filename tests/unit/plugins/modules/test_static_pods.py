@@ -7,23 +7,19 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.kubedr.etcd.plugins.modules import static_pods
-from tests.unit.plugins.module_utils.test_static_pods import PLAIN_PATH, STAMP, Fakes, free_port
+from tests.support.fake_processes import PLAIN_PATH
+from tests.support.ports import free_port
 from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 pytestmark = pytest.mark.timeout(60)
+
+STAMP = "20261126T030000Z"
 
 
 @pytest.fixture(autouse=True)
 def plain_path(monkeypatch):
     # no container runtime of this machine's: the fake processes are what is watched
     monkeypatch.setenv("PATH", PLAIN_PATH)
-
-
-@pytest.fixture
-def fakes(tmp_path):
-    made = Fakes(tmp_path)
-    yield made
-    made.cleanup()
 
 
 @pytest.fixture
