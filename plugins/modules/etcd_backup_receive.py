@@ -150,6 +150,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._files import (  # noq
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     SnapshotError,
+    backup_files,
     compare_with_metadata,
     load_metadata,
     metadata_path,
@@ -386,23 +387,7 @@ class Receiver:
 
     def plan(self, metadata, meta_part):
         """The parts in install order, plus the metadata problems of the archive list."""
-        parts, problems, seen = [], [], set()
-        encrypted = (metadata.get("encryption") or {}).get("files") or {}
-
-        def part(kind, name, size, sha256):
-            stored = encrypted.get(name)
-            if stored:
-                return Part(
-                    kind,
-                    stored["file"],
-                    self.incoming_dir,
-                    self.dest_dir,
-                    stored["size"],
-                    stored["sha256"],
-                    encrypted=True,
-                )
-            return Part(kind, name, self.incoming_dir, self.dest_dir, size, sha256)
-
+        problems, valid = [], set()
         for archive in metadata.get("control_plane_archives") or []:
             name = archive.get("file") if isinstance(archive, dict) else None
             if (
@@ -415,12 +400,25 @@ class Receiver:
                     " which is not a plain file name of its own"
                 )
                 continue
-            if name in seen:
+            valid.add(name)
+        parts, seen = [], set()
+        for entry in backup_files(metadata):  # as stored: encrypted files where recorded
+            name = entry["plain"]["file"]
+            if entry["kind"] == "archive" and (name not in valid or name in seen):
                 continue
             seen.add(name)
-            parts.append(part("archive", name, archive.get("size"), archive.get("sha256")))
-        recorded = metadata["snapshot"]
-        parts.append(part("snapshot", self.name, recorded["size"], recorded["sha256"]))
+            stored = entry["stored"]
+            parts.append(
+                Part(
+                    entry["kind"],
+                    stored["file"],
+                    self.incoming_dir,
+                    self.dest_dir,
+                    stored["size"],
+                    stored["sha256"],
+                    encrypted=entry["encrypted"],
+                )
+            )
         parts.append(meta_part)
         return parts, problems
 

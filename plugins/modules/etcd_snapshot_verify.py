@@ -167,6 +167,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (  # n
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     ENCRYPTED_SUFFIX,
     SnapshotError,
+    backup_files,
     compare_with_metadata,
     is_encrypted,
     load_metadata,
@@ -215,8 +216,10 @@ def encrypted_copy(path, metadata_file):
         return None
     if not is_encrypted(metadata):
         return None
-    stored = (metadata["encryption"]["files"].get(metadata["snapshot"]["file"]) or {}).get("file")
-    return os.path.join(os.path.dirname(path), stored) if stored else None
+    snapshot = backup_files(metadata)[-1]
+    if snapshot["kind"] != "snapshot" or not snapshot["encrypted"]:
+        return None
+    return os.path.join(os.path.dirname(path), snapshot["stored"]["file"])
 
 
 def compare_status(status, metadata):
