@@ -29,3 +29,8 @@ def corrupt_body_snapshot(path, blocks=4):
     body = bytes(range(256)) * 2 * blocks
     Path(path).write_bytes(body + hashlib.sha256(body).digest())
     return str(path)
+
+
+def sha(path):
+    """sha256 (hex) of a small file a test wrote or checks."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 
@@ -17,6 +16,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._age import (
     find_age,
     recipient_list,
 )
+from tests.support.files import sha
 
 AGE = find_age()
 SIZE = 3 * (1 << 20) + 12345  # several chunks, and a short last one
@@ -27,10 +27,6 @@ def plain(tmp_path):
     path = tmp_path / "snapshot.db"
     path.write_bytes(os.urandom(SIZE))
     return path
-
-
-def sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture

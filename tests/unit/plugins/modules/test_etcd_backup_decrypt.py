@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -10,6 +9,7 @@ import stat
 import pytest
 
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_backup_decrypt, etcd_backup_encrypt
+from tests.support.files import sha
 from tests.unit.plugins.modules.conftest import (
     backup_names,
     fail_module,
@@ -27,10 +27,6 @@ def run(arguments):
 
 def run_fail(arguments):
     return fail_module(etcd_backup_decrypt.main, arguments)
-
-
-def sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture

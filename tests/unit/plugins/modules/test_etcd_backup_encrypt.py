@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -11,6 +10,7 @@ import pytest
 from ansible_collections.kubedr.etcd.plugins.module_utils._age import decrypt_file, find_age
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import load_metadata
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_backup_encrypt
+from tests.support.files import sha
 from tests.unit.plugins.modules.conftest import (
     backup_names,
     fail_module,
@@ -29,10 +29,6 @@ def run(arguments):
 
 def run_fail(arguments):
     return fail_module(etcd_backup_encrypt.main, arguments)
-
-
-def sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def listing(directory):

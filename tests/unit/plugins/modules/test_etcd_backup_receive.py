@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.kubedr.etcd.plugins.module_utils._archive import archive_name
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import metadata_path
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_backup_encrypt, etcd_backup_receive
+from tests.support.files import sha
 from tests.unit.plugins.modules.conftest import (
     HOSTS,
     backup_names,
@@ -39,10 +40,6 @@ def deliver(master, incoming, stamp, hosts=HOSTS, skip=()):
     for name in backup_names(stamp, hosts):
         if name not in skip:
             shutil.copyfile(master / name, incoming / name)
-
-
-def sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def state(directory):
