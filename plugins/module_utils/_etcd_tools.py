@@ -106,3 +106,74 @@ def restore_tool(etcd_version):
         "bump_revision": supports_bump_revision(etcd_version),
         "etcdctl_fallback": fallback,
     }
+
+
+def _found(tools, name):
+    tool = (tools or {}).get(name)
+    return tool if isinstance(tool, dict) and tool.get("path") and tool.get("version") else None
+
+
+def _missing_reason(tools, name):
+    tool = (tools or {}).get(name)
+    if isinstance(tool, dict) and tool.get("path"):
+        return f"{name} at {tool['path']} gave no version ({tool.get('error') or 'no version'})"
+    return f"{name} was not found"
+
+
+def choose_restore_tool(etcd_version, tools):
+    """THE choice of the tool that restores a snapshot for ``etcd_version`` on a master
+    with ``tools`` (kubedr_etcd_tools: {'etcdctl': {'path', 'version'} | None,
+    'etcdutl': ...}). The restore plan makes it once per master; the member restore
+    only carries it out.
+
+    Returns {'name', 'path', 'version', 'warnings': [str]}. Raises ValueError naming
+    the missing tool and what to install.
+    """
+    choice = restore_tool(etcd_version)
+    etcdutl, etcdctl = _found(tools, "etcdutl"), _found(tools, "etcdctl")
+    warnings = []
+    if choice["tool"] == "etcdutl":
+        if etcdutl:
+            name, chosen = "etcdutl", etcdutl
+        elif (
+            choice["etcdctl_fallback"]
+            and etcdctl
+            and version_tuple(etcdctl["version"])[:2] == (3, 5)
+        ):
+            name, chosen = "etcdctl", etcdctl
+            warnings.append(
+                f"{_missing_reason(tools, 'etcdutl')}: restoring with etcdctl"
+                f" {etcdctl['version']}'s deprecated 'snapshot restore'; install etcdutl"
+                f" {etcd_version} on it to use the supported tool"
+            )
+        else:
+            raise ValueError(
+                f"etcd {etcd_version} restores with etcdutl, but"
+                f" {_missing_reason(tools, 'etcdutl')}; install etcdutl from the etcd"
+                f" {etcd_version} release on this master (etcdutl_path when it is not on PATH)"
+            )
+    else:
+        if not etcdctl or version_tuple(etcdctl["version"])[:2] >= (3, 6):
+            why = (
+                f"found etcdctl {etcdctl['version']}, which has no 'snapshot restore'"
+                if etcdctl
+                else _missing_reason(tools, "etcdctl")
+            )
+            raise ValueError(
+                f"etcd {etcd_version} restores with etcdctl (ETCDCTL_API=3), but {why};"
+                f" install etcdctl from the etcd {etcd_version} release on this master"
+                " (etcdctl_path when it is not on PATH)"
+            )
+        name, chosen = "etcdctl", etcdctl
+    if version_tuple(chosen["version"])[:2] > version_tuple(etcd_version)[:2]:
+        minor = ".".join(str(part) for part in version_tuple(etcd_version)[:2])
+        warnings.append(
+            f"{name} {chosen['version']} restores for etcd {etcd_version}: a tool from the"
+            f" etcd {minor} release is safer"
+        )
+    return {
+        "name": name,
+        "path": str(chosen["path"]),
+        "version": str(chosen["version"]),
+        "warnings": warnings,
+    }

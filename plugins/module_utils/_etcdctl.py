@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     _BUMP_REVISION_SINCE,
-    restore_tool,
+    choose_restore_tool,
     supports_bump_revision,
     version_tuple,
 )
@@ -516,73 +516,49 @@ def snapshot_restore_argv(
     mark_compacted=False,
     skip_hash_check=False,
     etcd_version=None,
+    tool=None,
 ):
-    """The restore command for one member, with the tool PROCEDURE.md prescribes.
+    """The restore command for one member.
 
-    ``tools`` as for snapshot_status_argv. ``etcd_version`` (the etcd being
-    restored) decides the tool when given, else the newest tool present does:
-    etcdctl (ETCDCTL_API=3) for 3.3/3.4, etcdutl for 3.5+; etcdctl's deprecated
-    restore is used on 3.5 only when etcdutl is missing. ``bump_revision`` N > 0
-    adds ``--bump-revision N --mark-compacted`` (etcd requires the pair), or raises
-    when the chosen tool is too old. ``mark_compacted`` without a bump is refused.
+    ``tool``: the restore plan's choice for this master ({'name', 'path', 'version'}),
+    carried out as it is. Without it the choice is made here the one way
+    (``_etcd_tools.choose_restore_tool``) from ``tools`` and ``etcd_version`` (or,
+    without a version, the newest tool present). ``bump_revision`` N > 0 adds
+    ``--bump-revision N --mark-compacted`` (etcd requires the pair), or raises when the
+    chosen tool is too old. ``mark_compacted`` without a bump is refused.
 
     Returns {'argv': [...], 'env': {...} (merge over os.environ), 'tool':
     'etcdctl' | 'etcdutl', 'path', 'version', 'bump_revision': N | None,
     'notes': [str]}.
     """
-    etcdutl, etcdctl = _usable(tools, "etcdutl"), _usable(tools, "etcdctl")
     notes = []
-
-    def known(tool):
-        return tool if tool and tool.get("version") else None
-
-    target = etcd_version or (known(etcdutl) or known(etcdctl) or {}).get("version")
-    if not target:
-        found = [
-            f"{n} at {t['path']}: version unknown ({t.get('error') or 'no version'})"
-            for n, t in (("etcdutl", etcdutl), ("etcdctl", etcdctl))
-            if t
-        ]
-        raise EtcdctlError(
-            "cannot choose the restore tool: "
-            + ("; ".join(found) if found else "neither etcdutl nor etcdctl was found")
-        )
-    try:
-        choice = restore_tool(target)
-    except ValueError as exc:
-        raise EtcdctlError(str(exc)) from None
-
-    if choice["tool"] == "etcdutl":
-        chosen_name, chosen = "etcdutl", known(etcdutl)
-        if chosen is None:
-            ctl = known(etcdctl)
-            if choice["etcdctl_fallback"] and ctl and version_tuple(ctl["version"])[:2] == (3, 5):
-                chosen_name, chosen = "etcdctl", ctl
-                notes.append("etcdutl not found: using etcdctl's deprecated 'snapshot restore'")
-            else:
-                why = (
-                    f"its version is unknown ({etcdutl.get('error')})"
-                    if etcdutl
-                    else ("it was not found")
-                )
-                raise EtcdctlError(
-                    f"etcd {target} restores with etcdutl, but {why}; install etcdutl from"
-                    f" the etcd {target} release and pass etcdutl_path"
-                )
+    if tool:
+        if not isinstance(tool, dict) or tool.get("name") not in ("etcdctl", "etcdutl"):
+            raise EtcdctlError(f"tool={tool!r}: give the plan's {{name, path, version}}")
+        if not tool.get("path") or not tool.get("version"):
+            raise EtcdctlError(f"tool={tool!r}: the path and the version are both needed")
+        chosen_name, chosen = tool["name"], tool
     else:
-        chosen_name, chosen = "etcdctl", known(etcdctl)
-        if chosen is None or version_tuple(chosen["version"])[:2] >= (3, 6):
-            why = (
-                f"found etcdctl {chosen['version']}, which has no 'snapshot restore'"
-                if chosen
-                else f"its version is unknown ({etcdctl.get('error')})"
-                if etcdctl
-                else "it was not found"
-            )
+        etcdutl, etcdctl = _usable(tools, "etcdutl"), _usable(tools, "etcdctl")
+        target = etcd_version or next(
+            (t["version"] for t in (etcdutl, etcdctl) if t and t.get("version")), None
+        )
+        if not target:
+            found = [
+                f"{n} at {t['path']}: version unknown ({t.get('error') or 'no version'})"
+                for n, t in (("etcdutl", etcdutl), ("etcdctl", etcdctl))
+                if t
+            ]
             raise EtcdctlError(
-                f"etcd {target} restores with etcdctl (ETCDCTL_API=3), but {why}; install"
-                f" etcdctl from the etcd {target} release and pass etcdctl_path"
+                "cannot choose the restore tool: "
+                + ("; ".join(found) if found else "neither etcdutl nor etcdctl was found")
             )
+        try:
+            chosen = choose_restore_tool(target, tools)
+        except ValueError as exc:
+            raise EtcdctlError(str(exc)) from None
+        chosen_name = chosen["name"]
+        notes += chosen["warnings"]
     version = chosen["version"]
 
     if isinstance(bump_revision, bool) or (

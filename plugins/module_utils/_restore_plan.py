@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     _BUMP_REVISION_SINCE,
-    restore_tool,
+    choose_restore_tool,
     supports_bump_revision,
     version_tuple,
 )
@@ -179,63 +179,16 @@ def _known(tools, name):
     return tool if isinstance(tool, dict) and tool.get("path") and tool.get("version") else None
 
 
-def _missing_reason(tools, name):
-    tool = (tools or {}).get(name)
-    if isinstance(tool, dict) and tool.get("path"):
-        why = tool.get("error") or "no version"
-        return f"{name} at {tool['path']} gave no version ({why})"
-    return f"{name} was not found"
-
-
 def _choose_tool(host, etcd_version, tools, problems, warnings):
-    """{'name', 'path', 'version'} of the restore tool, as snapshot_restore_argv chooses."""
+    """{'name', 'path', 'version'} of the restore tool: _etcd_tools.choose_restore_tool's
+    choice, which the member restore then carries out."""
     try:
-        choice = restore_tool(etcd_version)
+        chosen = choose_restore_tool(etcd_version, tools)
     except ValueError as exc:
         problems.append(f"{host}: {exc}")
         return None
-    etcdutl, etcdctl = _known(tools, "etcdutl"), _known(tools, "etcdctl")
-    if choice["tool"] == "etcdutl":
-        if etcdutl:
-            name, chosen = "etcdutl", etcdutl
-        elif (
-            choice["etcdctl_fallback"]
-            and etcdctl
-            and version_tuple(etcdctl["version"])[:2] == (3, 5)
-        ):
-            name, chosen = "etcdctl", etcdctl
-            warnings.append(
-                f"{host}: {_missing_reason(tools, 'etcdutl')}: restoring with etcdctl"
-                f" {etcdctl['version']}'s deprecated 'snapshot restore'; install etcdutl"
-                f" {etcd_version} on it to use the supported tool"
-            )
-        else:
-            problems.append(
-                f"{host}: etcd {etcd_version} restores with etcdutl, but"
-                f" {_missing_reason(tools, 'etcdutl')}; install etcdutl from the etcd"
-                f" {etcd_version} release on this master (etcdutl_path when it is not on PATH)"
-            )
-            return None
-    else:
-        if not etcdctl or version_tuple(etcdctl["version"])[:2] >= (3, 6):
-            why = (
-                f"found etcdctl {etcdctl['version']}, which has no 'snapshot restore'"
-                if etcdctl
-                else _missing_reason(tools, "etcdctl")
-            )
-            problems.append(
-                f"{host}: etcd {etcd_version} restores with etcdctl (ETCDCTL_API=3), but {why};"
-                f" install etcdctl from the etcd {etcd_version} release on this master"
-                " (etcdctl_path when it is not on PATH)"
-            )
-            return None
-        name, chosen = "etcdctl", etcdctl
-    if version_tuple(chosen["version"])[:2] > version_tuple(etcd_version)[:2]:
-        warnings.append(
-            f"{host}: {name} {chosen['version']} restores for etcd {etcd_version}: a tool from"
-            f" the etcd {_minor(etcd_version)} release is safer"
-        )
-    return {"name": name, "path": str(chosen["path"]), "version": str(chosen["version"])}
+    warnings.extend(f"{host}: {warning}" for warning in chosen.pop("warnings"))
+    return chosen
 
 
 def _etcd_version(host, member, tools, problems, warnings):

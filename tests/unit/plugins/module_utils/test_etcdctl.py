@@ -491,7 +491,10 @@ def test_restore_35_falls_back_to_deprecated_etcdctl():
     result = snapshot_restore_argv(tools("3.5.16"), **RESTORE)
     assert result["tool"] == "etcdctl"
     assert result["env"] == {"ETCDCTL_API": "3"}
-    assert result["notes"] == ["etcdutl not found: using etcdctl's deprecated 'snapshot restore'"]
+    assert result["notes"] == [
+        "etcdutl was not found: restoring with etcdctl 3.5.16's deprecated 'snapshot restore';"
+        " install etcdutl 3.5.16 on it to use the supported tool"
+    ]
 
 
 def test_restore_tool_follows_the_etcd_version():
@@ -500,7 +503,7 @@ def test_restore_tool_follows_the_etcd_version():
     assert result["tool"] == "etcdctl"
     with pytest.raises(EtcdctlError, match=r"etcd 3\.4\.23 restores with etcdctl .*not found"):
         snapshot_restore_argv(tools(None, "3.5.16"), **RESTORE, etcd_version="3.4.23")
-    with pytest.raises(EtcdctlError, match=r"etcd 3\.6\.1 restores with etcdutl, but it was not"):
+    with pytest.raises(EtcdctlError, match=r"etcd 3\.6\.1 restores with etcdutl, but etcdutl was not found"):
         snapshot_restore_argv(tools("3.6.1"), **RESTORE)
     with pytest.raises(EtcdctlError, match=r"older than 3\.3"):
         snapshot_restore_argv(tools("3.2.32"), **RESTORE)
@@ -601,3 +604,26 @@ def test_real_etcdctl_unreachable_endpoint():
     with pytest.raises(EtcdctlError) as info:
         choose_healthy_endpoint(health)
     assert info.value.msg == "no healthy etcd member: http://127.0.0.1:1: context deadline exceeded"
+
+
+def test_restore_carries_out_the_plans_tool_choice():
+    """The plan chooses (choose_restore_tool); the restore uses that choice as it is,
+    even where it would choose otherwise from the tools alone."""
+    chosen = {"name": "etcdctl", "path": "/opt/etcd-3.5/etcdctl", "version": "3.5.16"}
+    result = snapshot_restore_argv(tools("3.5.16", "3.5.16"), **RESTORE, tool=chosen)
+    assert result["tool"] == "etcdctl" and result["path"] == "/opt/etcd-3.5/etcdctl"
+    assert result["argv"][0] == "/opt/etcd-3.5/etcdctl"
+    assert result["env"] == {"ETCDCTL_API": "3"}
+    with pytest.raises(EtcdctlError, match="the path and the version are both needed"):
+        snapshot_restore_argv(None, **RESTORE, tool={"name": "etcdutl", "path": "/x"})
+    with pytest.raises(EtcdctlError, match="give the plan's"):
+        snapshot_restore_argv(None, **RESTORE, tool={"name": "etcd", "path": "/x", "version": "3"})
+
+
+def test_etcd_36_restores_with_etcdutl_only():
+    """etcd 3.6 removed etcdctl's snapshot restore: an etcdctl 3.6 alone is refused, and
+    the 3.5 fallback does not apply."""
+    result = snapshot_restore_argv(tools("3.6.4", "3.6.4"), **RESTORE, etcd_version="3.6.4")
+    assert result["tool"] == "etcdutl" and result["env"] == {}
+    with pytest.raises(EtcdctlError, match=r"etcd 3\.6\.4 restores with etcdutl"):
+        snapshot_restore_argv(tools("3.6.4", None), **RESTORE, etcd_version="3.6.4")

@@ -1,0 +1,460 @@
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubedr.etcd collection: not a public API, may change without notice.
+# Python standard library only, Python 3.9+: it runs on the masters (the journal and its
+# lock) and on the controller (who holds a run, and whether to resume it).
+"""The restore journal: what a restore-ha run did on one master, kept on that master.
+
+Every master keeps ``<state_dir>/journal.json`` (default state dir
+``/var/lib/kubedr-etcd/restore``, root only, mode 0700). A run writes it before it
+changes anything, atomically (temp file, fsync, rename), and records each phase the
+master reaches, with its time. The journal is the truth a later run reads: it holds
+the run id, the stamp, the controller that runs it, the snapshot's sha256, the token
+and the whole plan, so that a resumed run or a rollback needs nothing from the
+controller's memory.
+
+The run's lock is the journal itself: a journal whose phase is not terminal (``done``
+or ``rolled-back``) holds the master for its run. Next to it, ``.flock`` is locked
+(``fcntl.flock``) by every step that changes the master, so that a step left running
+by a killed controller finishes before the next run's step begins on that master.
+
+Phases, in order: ``locked`` (nothing changed yet), ``staged`` (the snapshot is
+restored beside the live member), ``stopped`` (static pods gone), ``swapped`` (old
+member moved aside, staged member in its place), ``started`` (manifests back, peer
+port listens), ``verified`` (etcd verified), ``done``. A rollback records
+``rolling-back`` then ``rolled-back``. A journal of an earlier run is kept as
+``runs/<run id>.json`` when a new run begins: nothing is ever deleted.
+
+This file also holds the controller's decision (``decide``): start a new run, resume
+the run the journals hold, or refuse - with the holder, its phase and its age.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import json
+import os
+import re
+import secrets
+import socket
+import time
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import fsync_dir
+from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import write_json_atomic
+
+FORMAT = "kubedr.etcd/restore-journal/v1"
+DEFAULT_STATE_DIR = "/var/lib/kubedr-etcd/restore"
+JOURNAL = "journal.json"
+FLOCK = ".flock"
+RUNS = "runs"
+
+PHASES = ("locked", "staged", "stopped", "swapped", "started", "verified", "done")
+ROLLBACK_PHASES = ("rolling-back", "rolled-back")
+TERMINAL = ("done", "rolled-back")
+# How a failed cut-over ends: put the old member back, keep the journal for a later
+# resume or rollback, or roll back only when the old cluster had quorum at pre-flight.
+FAILURE_POLICIES = ("auto", "rollback", "keep")
+
+_RUN_ID = re.compile(r"\A[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\Z")
+_UTC = _dt.timezone.utc  # noqa: UP017 - datetime.UTC needs Python 3.11
+
+
+class JournalError(Exception):
+    """A journal that cannot be read or written, or a run that may not go on here."""
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+# --------------------------------------------------------------------------
+# Names and times
+# --------------------------------------------------------------------------
+
+
+def now_iso(when=None):
+    when = when if when is not None else _dt.datetime.now(_UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text):
+    """An ISO time as written by now_iso (or without fraction) -> aware datetime, or None."""
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return _dt.datetime.strptime(str(text), fmt).replace(tzinfo=_UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def new_run_id(stamp, random_hex=None):
+    """``<stamp>-<6 hex>``: names one run on every master, in the token and the journal."""
+    return f"{stamp}-{random_hex or secrets.token_hex(3)}"
+
+
+def check_run_id(run_id):
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise JournalError(
+            f"run id {run_id!r} is not a restore run id (such as 20261126T031500Z-4f9a1c);"
+            " copy it from the refusal message or from <state_dir>/journal.json on a master"
+        )
+    return run_id
+
+
+def journal_path(state_dir):
+    return os.path.join(state_dir, JOURNAL)
+
+
+def run_dir(state_dir, run_id):
+    """Where the run keeps its copy of the snapshot on a master (root only)."""
+    return os.path.join(state_dir, check_run_id(run_id))
+
+
+def age_text(since, now=None):
+    """'3 min 12 s' since an ISO time; 'unknown' when it cannot be read."""
+    start = parse_iso(since)
+    if start is None:
+        return "unknown"
+    seconds = max(0, int(((now or _dt.datetime.now(_UTC)) - start).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+# --------------------------------------------------------------------------
+# On a master: read, lock, record
+# --------------------------------------------------------------------------
+
+
+def ensure_state_dir(state_dir):
+    """Create the state dir (0700, root's); refuse one others can write to."""
+    if not os.path.isabs(str(state_dir)):
+        raise JournalError(f"state_dir={state_dir!r} is not an absolute path")
+    try:
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        info = os.stat(state_dir)
+    except OSError as exc:
+        raise JournalError(
+            f"cannot create {state_dir}: {exc.strerror or exc} (run as root / with become)"
+        ) from None
+    if info.st_mode & 0o022 or (os.geteuid() == 0 and info.st_uid != 0):
+        raise JournalError(
+            f"{state_dir} can be written by other users (mode {oct(info.st_mode & 0o777)},"
+            f" owner uid {info.st_uid}): the journal and the snapshot copies need a directory"
+            " only root can write; fix its owner and mode (chown root: ; chmod 0700) or set"
+            " etcd_restore_state_dir"
+        )
+
+
+def read(state_dir):
+    """The journal on this master, or None when there is none."""
+    path = journal_path(state_dir)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise JournalError(
+            f"cannot read the restore journal {path} ({exc}); look at it, move it away if it"
+            " is not a restore's, and run again"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise JournalError(
+            f"{path} is not a kubedr.etcd restore journal (format {FORMAT}); move it away"
+        )
+    return data
+
+
+def is_held(journal):
+    return bool(journal) and journal.get("phase") not in TERMINAL
+
+
+def reached(journal, phase):
+    """Whether the journal records ``phase`` (in its history)."""
+    return any(entry.get("phase") == phase for entry in (journal or {}).get("phases") or [])
+
+
+def phase_time(journal, phase):
+    for entry in (journal or {}).get("phases") or []:
+        if entry.get("phase") == phase:
+            return entry.get("time")
+    return None
+
+
+@contextlib.contextmanager
+def step_lock(state_dir, timeout=600, poll=0.2):
+    """Hold ``<state_dir>/.flock`` while a step changes this master. A step of a killed
+    run that still runs here holds it until it ends; waits up to ``timeout`` seconds."""
+    ensure_state_dir(state_dir)
+    path = os.path.join(state_dir, FLOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise JournalError(
+                        f"another restore step still runs on this master (it holds {path}"
+                        f" after {timeout} s); wait for it to end, then run again"
+                    ) from None
+                time.sleep(poll)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_owner(journal, run_id, path):
+    if journal.get("run_id") != run_id:
+        raise JournalError(
+            f"{path} belongs to run {journal.get('run_id')} (phase {journal.get('phase')}),"
+            f" not to run {run_id}",
+            journal=summary(journal),
+        )
+
+
+def write(state_dir, journal):
+    journal["updated"] = now_iso()
+    write_json_atomic(journal_path(state_dir), journal, mode=0o600)
+
+
+def begin(state_dir, header, when=None):
+    """Lock this master for the run in ``header`` (run_id, stamp, controller, snapshot,
+    plan, member, ...): write its journal with phase ``locked``. Returns (changed,
+    journal). The same run again changes nothing; another run's live journal refuses;
+    a finished journal of an earlier run is kept under ``runs/``."""
+    run_id = check_run_id(header.get("run_id"))
+    current = read(state_dir)
+    if current is not None:
+        if current.get("run_id") == run_id:
+            return False, current
+        if is_held(current):
+            raise JournalError(
+                f"this master is held by restore run {current.get('run_id')} (phase"
+                f" {current.get('phase')}, controller {holder_text(current)}); nothing was"
+                " changed",
+                journal=summary(current),
+            )
+        runs = os.path.join(state_dir, RUNS)
+        os.makedirs(runs, mode=0o700, exist_ok=True)
+        os.replace(journal_path(state_dir), os.path.join(runs, f"{current.get('run_id')}.json"))
+        fsync_dir(state_dir)
+    journal = dict(header)
+    journal.update(
+        format=FORMAT,
+        run_id=run_id,
+        phase="locked",
+        phases=[{"phase": "locked", "time": now_iso(when)}],
+        outcome=None,
+        details={},
+    )
+    write(state_dir, journal)
+    return True, journal
+
+
+def record(state_dir, run_id, phase, details=None, outcome=None, when=None):
+    """Record that this master reached ``phase`` (once), with optional details merged in.
+    Returns (changed, journal)."""
+    if phase not in PHASES + ROLLBACK_PHASES:
+        raise JournalError(f"phase {phase!r} is not one of {', '.join(PHASES + ROLLBACK_PHASES)}")
+    journal = read(state_dir)
+    path = journal_path(state_dir)
+    if journal is None:
+        raise JournalError(f"{path} does not exist: run {run_id} never locked this master")
+    _check_owner(journal, run_id, path)
+    changed = False
+    if not reached(journal, phase):
+        journal.setdefault("phases", []).append({"phase": phase, "time": now_iso(when)})
+        journal["phase"] = phase
+        changed = True
+    elif journal.get("phase") != phase and phase in TERMINAL:
+        journal["phase"] = phase
+        changed = True
+    if details:
+        merged = dict(journal.get("details") or {})
+        merged.update(details)
+        if merged != journal.get("details"):
+            journal["details"] = merged
+            changed = True
+    if outcome is not None and journal.get("outcome") != outcome:
+        journal["outcome"] = outcome
+        changed = True
+    if changed:
+        write(state_dir, journal)
+    return changed, journal
+
+
+# --------------------------------------------------------------------------
+# Who runs a restore: the controller
+# --------------------------------------------------------------------------
+
+
+def _read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def process_start(pid, proc_root="/proc"):
+    """A process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    text = _read_text(os.path.join(proc_root, str(pid), "stat"))
+    if not text:
+        return None
+    try:
+        return int(text.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def controller_identity(pid, user=None, proc_root="/proc"):
+    """Who and where this controller is: enough to tell later whether ``pid`` (the
+    ansible-playbook process) still runs, when asked on the same machine and boot."""
+    return {
+        "hostname": socket.gethostname(),
+        "user": user or os.environ.get("USER") or str(os.geteuid()),
+        "machine_id": _read_text("/etc/machine-id") or "",
+        "boot_id": _read_text(os.path.join(proc_root, "sys/kernel/random/boot_id")) or "",
+        "pid": int(pid),
+        "pid_start": process_start(pid, proc_root),
+    }
+
+
+def same_machine(left, right):
+    return bool(
+        left
+        and right
+        and left.get("machine_id")
+        and left.get("machine_id") == right.get("machine_id")
+        and left.get("boot_id") == right.get("boot_id")
+    )
+
+
+def holder_alive(holder, here, proc_root="/proc"):
+    """True/False when ``holder`` (a journal's controller) ran on this machine since its
+    last boot; None when it ran elsewhere and its life cannot be proven here."""
+    if not same_machine(holder, here):
+        return None
+    start = holder.get("pid_start")
+    return start is not None and process_start(holder.get("pid"), proc_root) == start
+
+
+def holder_text(journal):
+    c = (journal or {}).get("controller") or {}
+    return f"{c.get('user', '?')}@{c.get('hostname', '?')} pid {c.get('pid', '?')}"
+
+
+def summary(journal):
+    """The few fields a refusal or a report shows of a journal."""
+    if not journal:
+        return None
+    return {
+        "run_id": journal.get("run_id"),
+        "phase": journal.get("phase"),
+        "outcome": journal.get("outcome"),
+        "controller": journal.get("controller"),
+        "snapshot": journal.get("snapshot"),
+        "started": phase_time(journal, "locked"),
+        "updated": journal.get("updated"),
+    }
+
+
+# --------------------------------------------------------------------------
+# The controller's decision
+# --------------------------------------------------------------------------
+
+
+def _phases_text(held):
+    return ", ".join(f"{host} {journal.get('phase')}" for host, journal in sorted(held.items()))
+
+
+def decide(journals, here, *, snapshot_sha256=None, takeover=None, alive=None, now=None):
+    """What this run does, from every master's journal.
+
+    ``journals``: {host: journal or None}. ``here``: controller_identity() of this run.
+    ``snapshot_sha256``: the snapshot this run was asked to restore (None: any).
+    ``takeover``: the run id the user allows this run to take over. ``alive``: a
+    function(holder) -> True/False/None (default holder_alive).
+
+    Returns {'mode': 'new' | 'resume' | 'done' | 'refuse', 'journal' (the run's, for
+    resume and done), 'msg'}.
+    """
+    alive = alive or (lambda holder: holder_alive(holder, here))
+    held = {host: j for host, j in journals.items() if is_held(j)}
+    if not held:
+        finished = [j for j in journals.values() if j and j.get("phase") == "done"]
+        runs = {j.get("run_id") for j in finished}
+        if (
+            finished
+            and len(finished) == len(journals)
+            and len(runs) == 1
+            and snapshot_sha256
+            and all((j.get("snapshot") or {}).get("sha256") == snapshot_sha256 for j in finished)
+        ):
+            journal = finished[0]
+            return {
+                "mode": "done",
+                "journal": journal,
+                "msg": f"every master was restored from this snapshot by run"
+                f" {journal.get('run_id')} (finished {journal.get('updated')},"
+                f" controller {holder_text(journal)})",
+            }
+        return {"mode": "new", "journal": None, "msg": "no restore run holds a master"}
+
+    run_ids = sorted({j.get("run_id") for j in held.values()})
+    if len(run_ids) > 1:
+        return {
+            "mode": "refuse",
+            "journal": None,
+            "msg": f"the masters are held by different restore runs ({_phases_text(held)}:"
+            f" runs {', '.join(run_ids)}); nothing was changed. Roll back each run with"
+            " playbooks/restore-rollback.yml -e etcd_restore_takeover=<run id>",
+        }
+    journal = next(iter(held.values()))
+    run_id = journal.get("run_id")
+    where = (
+        f"restore run {run_id} (controller {holder_text(journal)}, started"
+        f" {age_text(phase_time(journal, 'locked'), now)} ago; {_phases_text(held)})"
+    )
+    state = alive(journal.get("controller") or {})
+    if state is True:
+        return {
+            "mode": "refuse",
+            "journal": journal,
+            "msg": f"{where} is still running; a second run at the same time is refused and"
+            " changed nothing. Wait for it to end (or stop it), then run again",
+        }
+    if state is None and takeover != run_id:
+        return {
+            "mode": "refuse",
+            "journal": journal,
+            "msg": f"{where} did not finish, and from this controller it cannot be proven"
+            " dead; nothing was changed. Make sure it no longer runs, then resume it with"
+            f" -e etcd_restore_takeover={run_id}, or roll it back with"
+            f" playbooks/restore-rollback.yml -e etcd_restore_takeover={run_id}",
+        }
+    wanted = (journal.get("snapshot") or {}).get("sha256")
+    if snapshot_sha256 and wanted and snapshot_sha256 != wanted:
+        name = (journal.get("snapshot") or {}).get("name")
+        return {
+            "mode": "refuse",
+            "journal": journal,
+            "msg": f"{where} restores snapshot {name} (sha256 {wanted[:12]}...), not the one"
+            " given now; nothing was changed. Resume it with"
+            f" -e etcd_restore_snapshot={name}, or roll it back with"
+            " playbooks/restore-rollback.yml",
+        }
+    return {"mode": "resume", "journal": journal, "msg": f"resuming {where}"}
