@@ -30,6 +30,12 @@ import shlex
 import shutil
 import time
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
+    RESTORE_MARGIN,
+    data_dir_need,
+    free_space,
+    size_text,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     EtcdctlError,
     check,
@@ -40,6 +46,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     check_stamp,
     verify_trailer,
+    write_json_atomic,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
     command_line,
@@ -47,8 +54,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
 )
 
 MARKER_FORMAT = "kubedr.etcd/member-restore/v1"
-# beyond the snapshot: the WAL etcd preallocates (64 MiB) and some room
-SPACE_MARGIN = 80 * 1024 * 1024
 _UTC = _dt.timezone.utc  # noqa: UP017 - datetime.UTC needs Python 3.11
 
 
@@ -179,17 +184,6 @@ def _read_marker(path):
     return data
 
 
-def _write_marker(path, record):
-    temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(record, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(os.path.dirname(path))
-
-
 def _chown_tree(top, uid, gid):
     os.lchown(top, uid, gid)
     for root, dirs, files in os.walk(top):
@@ -197,18 +191,14 @@ def _chown_tree(top, uid, gid):
             os.lchown(os.path.join(root, name), uid, gid)
 
 
-def _mib(size):
-    return f"{size / (1024 * 1024):.1f} MiB"
-
-
 def _check_space(data_dir, snapshot_size):
-    info = os.statvfs(data_dir)
-    free = info.f_bavail * info.f_frsize
-    need = snapshot_size + SPACE_MARGIN
+    free = free_space(data_dir)
+    need = data_dir_need(snapshot_size)
     if free < need:
         raise RestoreError(
-            f"not enough free space in {data_dir}: {_mib(free)} free, about {_mib(need)}"
-            " needed (the snapshot plus 80 MiB); free some space there; nothing was changed"
+            f"not enough free space in {data_dir}: {size_text(free)} free, about"
+            f" {size_text(need)} needed (the snapshot plus {size_text(RESTORE_MARGIN)});"
+            " free some space there; nothing was changed"
         )
 
 
@@ -232,8 +222,367 @@ def _unchanged(names, record):
     }
 
 
+def _data_dir(data_dir):
+    if not data_dir or not os.path.isabs(str(data_dir)):
+        raise RestoreError(
+            f"data_dir={data_dir!r} is not an absolute path; pass the member's data dir on"
+            " the host (kubedr_etcd_member.data_dir_host_path)"
+        )
+    data_dir = os.path.normpath(str(data_dir))
+    if os.path.lexists(data_dir) and not os.path.isdir(data_dir):
+        raise RestoreError(f"data_dir={data_dir} exists but is not a directory")
+    if not os.path.isdir(os.path.dirname(data_dir)):
+        raise RestoreError(
+            f"data_dir={data_dir}: its parent directory does not exist; check the path"
+        )
+    return data_dir
+
+
+def _stamp(stamp):
+    try:
+        return check_stamp(stamp)
+    except ValueError as exc:
+        raise RestoreError(str(exc)) from None
+
+
+def _refuse_running(data_dir, proc_root):
+    running = etcd_processes_on(data_dir, proc_root)
+    if running:
+        pids = ", ".join(str(p["pid"]) for p in running)
+        raise RestoreError(
+            f"etcd (pid {pids}) still runs on {data_dir}: stop it first (move its manifest"
+            " out of /etc/kubernetes/manifests)",
+            running=running,
+        )
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 # --------------------------------------------------------------------------
-# The restore
+# Stage: restore beside the live member (etcd may run)
+# --------------------------------------------------------------------------
+
+
+def stage(
+    *,
+    snapshot,
+    data_dir,
+    name,
+    initial_cluster,
+    initial_advertise_peer_urls,
+    initial_cluster_token,
+    stamp,
+    tools=None,
+    tool=None,
+    bump_revision=None,
+    etcd_version=None,
+    expected_sha256=None,
+    timeout=600,
+    check_mode=False,
+):
+    """Restore ``snapshot`` into ``<data_dir>/.kubedr-restore-<stamp>/data/member`` with
+    this member's identity, leaving ``member/`` (and a running etcd) alone.
+
+    The snapshot is checked first in one streaming pass: its sha256 trailer, and its
+    whole-file sha256 against ``expected_sha256`` (the one the controller verified).
+    ``tool`` is the plan's restore tool for this master. A staged restore of the same
+    snapshot, member and token (``staged.json`` beside it) is kept: nothing done.
+
+    Returns {'changed', 'staged', 'sha256', 'size', 'tool', 'version', 'bump_revision',
+    'argv', 'seconds', 'notes', 'msg'}. Raises RestoreError; ``member/`` is never touched.
+    """
+    t0 = time.monotonic()
+    stamp = _stamp(stamp)
+    data_dir = _data_dir(data_dir)
+    names = paths(data_dir, stamp)
+    staged = os.path.join(names["restored"], "member")
+    record_path = os.path.join(names["staging"], "staged.json")
+
+    try:
+        trailer = verify_trailer(snapshot)
+    except SnapshotError as exc:
+        raise RestoreError(f"{exc}; nothing was changed") from None
+    if expected_sha256 and trailer["sha256"] != expected_sha256:
+        raise RestoreError(
+            f"the copy {snapshot} has sha256 {trailer['sha256']}, not {expected_sha256} (the"
+            " snapshot the controller verified): the copy is damaged or is another file;"
+            " nothing was changed. Run again: the copy is made anew"
+        )
+    try:
+        cmd = snapshot_restore_argv(
+            tools,
+            snapshot,
+            names["restored"],
+            name,
+            initial_cluster,
+            initial_advertise_peer_urls,
+            initial_cluster_token,
+            bump_revision=bump_revision,
+            etcd_version=etcd_version,
+            tool=tool,
+        )
+    except EtcdctlError as exc:
+        raise RestoreError(f"{exc.msg}; nothing was changed") from None
+    wanted = {
+        "sha256": trailer["sha256"],
+        "name": name,
+        "initial_cluster_token": initial_cluster_token,
+        "argv": cmd["argv"],
+    }
+    base = {
+        "staged": staged,
+        "sha256": trailer["sha256"],
+        "size": trailer["size"],
+        "tool": cmd["tool"],
+        "version": cmd["version"],
+        "bump_revision": cmd["bump_revision"],
+        "argv": cmd["argv"],
+        "notes": list(cmd["notes"]),
+    }
+    done = _read_json(record_path)
+    if done and {k: done.get(k) for k in wanted} == wanted and os.path.isdir(staged):
+        return {
+            **base,
+            "changed": False,
+            "seconds": 0,
+            "msg": f"{staged} already holds this snapshot, restored for member {name}",
+        }
+    if check_mode:
+        return {
+            **base,
+            "changed": True,
+            "seconds": 0,
+            "msg": f"would restore {snapshot} into {staged} with {cmd['tool']} {cmd['version']}",
+        }
+    notes = base["notes"]
+    try:
+        if not os.path.isdir(data_dir):
+            os.mkdir(data_dir, 0o700)
+            notes.append(f"created {data_dir} (mode 0700)")
+        owner = os.stat(data_dir)
+        if os.path.lexists(names["staging"]):
+            shutil.rmtree(names["staging"])
+            notes.append(f"removed {names['staging']} left by an interrupted run")
+        _check_space(data_dir, trailer["size"])
+        os.mkdir(names["staging"], 0o700)
+    except OSError as exc:
+        raise RestoreError(
+            f"cannot prepare {names['staging']}: {exc.strerror or exc} (run as root / with"
+            f" become); {names['member']} was not touched"
+        ) from None
+    try:
+        check(cmd["argv"], cmd["env"], timeout, what=f"{cmd['tool']} snapshot restore")
+        if not os.path.isfile(os.path.join(staged, "snap", "db")):
+            raise RestoreError(f"{cmd['tool']} snapshot restore wrote no member/snap/db")
+        if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
+            _chown_tree(staged, owner.st_uid, owner.st_gid)
+        _fsync_tree(staged)
+        write_json_atomic(record_path, {**wanted, "snapshot": str(snapshot), "stamp": stamp})
+    except (EtcdctlError, OSError, RestoreError) as exc:
+        shutil.rmtree(names["staging"], ignore_errors=True)
+        why = exc.msg if isinstance(exc, (EtcdctlError, RestoreError)) else str(exc)
+        raise RestoreError(
+            f"restoring {snapshot} failed: {why}; {names['member']} was not touched",
+            argv=cmd["argv"],
+        ) from None
+    seconds = round(time.monotonic() - t0, 3)
+    return {
+        **base,
+        "changed": True,
+        "seconds": seconds,
+        "msg": f"restored {snapshot} into {staged} as member {name} ({seconds} s)",
+    }
+
+
+def _fsync_tree(top):
+    """Flush every file and directory the restore wrote: the cut-over renames it in and
+    a crash right after must not find it half on disk."""
+    for root, _dirs, files in os.walk(top):
+        for file_name in files:
+            fd = os.open(os.path.join(root, file_name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(root)
+
+
+# --------------------------------------------------------------------------
+# Swap: the staged member in, the old one aside (etcd stopped); and back
+# --------------------------------------------------------------------------
+
+
+def swapped(data_dir, stamp):
+    """Whether the staged member of ``stamp`` is in place (its marker is written)."""
+    names = paths(_data_dir(data_dir), _stamp(stamp))
+    return os.path.isfile(names["marker"]) and os.path.isdir(names["member"])
+
+
+def swap_in(data_dir, stamp, record=None, check_mode=False, proc_root="/proc"):
+    """Rename ``member/`` to ``member.kubedr-<stamp>`` and the staged member into its
+    place, then write the marker ``.kubedr-restored-<stamp>`` (``record`` merged in).
+
+    Renames only, inside the data dir. Every state a kill can leave is finished:
+    member/ aside but the staged one not yet in (between the renames), the staged one in
+    but no marker. Returns {'changed', 'moved_aside', 'marker', 'rollback', 'msg'}.
+    """
+    stamp = _stamp(stamp)
+    data_dir = _data_dir(data_dir)
+    names = paths(data_dir, stamp)
+    staged = os.path.join(names["restored"], "member")
+    if os.path.isdir(names["member"]) and os.path.isfile(names["marker"]):
+        marker = _read_marker(names["marker"])
+        return {
+            "changed": False,
+            "moved_aside": marker.get("moved_aside"),
+            "marker": names["marker"],
+            "rollback": rollback_commands(names, marker.get("moved_aside")),
+            "msg": f"{names['member']} already holds the restored member of {stamp}",
+        }
+    staged_record = _read_json(os.path.join(names["staging"], "staged.json"))
+    if not staged_record:
+        raise RestoreError(
+            f"{data_dir} has no staged restore of {stamp} ({names['staging']}/staged.json):"
+            " stage it first; nothing was changed"
+        )
+    _refuse_running(data_dir, proc_root)
+    member_there = os.path.lexists(names["member"])
+    aside_there = os.path.lexists(names["aside"])
+    staged_there = os.path.isdir(staged)
+    if member_there and not os.path.isdir(names["member"]):
+        raise RestoreError(f"{names['member']} is not a directory; look at it and move it away")
+    if staged_there and member_there and aside_there:
+        raise RestoreError(
+            f"{names['aside']} already exists and so does {names['member']}: look at both;"
+            " nothing was changed"
+        )
+    if not staged_there and not member_there:
+        raise RestoreError(
+            f"neither {names['member']} nor the staged {staged} exists: the staged restore"
+            " is gone; stage it again; nothing was changed"
+        )
+    moved_aside = names["aside"] if (aside_there or (member_there and staged_there)) else None
+    if check_mode:
+        return {
+            "changed": True,
+            "moved_aside": moved_aside,
+            "marker": names["marker"],
+            "rollback": rollback_commands(names, moved_aside),
+            "msg": f"would move {names['member']} aside and {staged} into its place",
+        }
+    try:
+        if staged_there and member_there:
+            os.rename(names["member"], names["aside"])
+            _fsync_dir(data_dir)
+        if staged_there:
+            os.rename(staged, names["member"])
+            _fsync_dir(data_dir)
+    except OSError as exc:
+        raise RestoreError(
+            f"cannot rename in {data_dir}: {exc.strerror or exc}; run again to finish, or roll back"
+        ) from None
+    marker = {
+        "format": MARKER_FORMAT,
+        **{k: v for k, v in staged_record.items() if k != "argv"},
+        **(record or {}),
+        "argv": staged_record.get("argv"),
+        "moved_aside": moved_aside,
+        "time": _dt.datetime.now(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    write_json_atomic(names["marker"], marker)
+    shutil.rmtree(names["staging"], ignore_errors=True)
+    return {
+        "changed": True,
+        "moved_aside": moved_aside,
+        "marker": names["marker"],
+        "rollback": rollback_commands(names, moved_aside),
+        "msg": f"the restored member is in {names['member']}"
+        + (f"; the old one is in {moved_aside}" if moved_aside else ""),
+    }
+
+
+def swap_out(data_dir, stamp, check_mode=False, proc_root="/proc"):
+    """Undo swap_in, whatever part of it happened: the restored member to
+    ``member.failed-<stamp>`` (kept), the old member back to ``member/``, the marker to
+    ``<marker>.rolled-back``, the staging dir (the run's own) removed.
+
+    Returns {'changed', 'restored', 'failed_kept', 'msg'}.
+    """
+    stamp = _stamp(stamp)
+    data_dir = _data_dir(data_dir)
+    names = paths(data_dir, stamp)
+    member_there = os.path.lexists(names["member"])
+    aside_there = os.path.isdir(names["aside"])
+    marker_there = os.path.isfile(names["marker"])
+    staged_there = os.path.isdir(os.path.join(names["restored"], "member"))
+    # the restored member is in member/ when the marker says so, or when the staged one
+    # is gone from staging although it was staged (a kill before the marker)
+    restored_in = member_there and (
+        marker_there
+        or (not staged_there and os.path.isfile(os.path.join(names["staging"], "staged.json")))
+    )
+    steps = []
+    if restored_in:
+        steps.append(("rename", names["member"], _free_name(names["failed"])))
+    if aside_there and (restored_in or not member_there):
+        steps.append(("rename", names["aside"], names["member"]))
+    if marker_there:
+        steps.append(("rename", names["marker"], names["marker"] + ".rolled-back"))
+    cleanup = os.path.lexists(names["staging"])
+    if not steps and not cleanup:
+        return {
+            "changed": False,
+            "restored": names["member"] if member_there else None,
+            "failed_kept": None,
+            "msg": f"{data_dir} holds no part of restore {stamp}: nothing to put back",
+        }
+    if check_mode:
+        return {
+            "changed": True,
+            "restored": names["member"] if (aside_there or member_there) else None,
+            "failed_kept": steps[0][2] if restored_in else None,
+            "msg": "would " + ", ".join(f"move {a} to {b}" for _, a, b in steps),
+        }
+    if steps:
+        _refuse_running(data_dir, proc_root)
+    for _, source, target in steps:
+        try:
+            os.rename(source, target)
+        except OSError as exc:
+            raise RestoreError(
+                f"cannot move {source} to {target}: {exc.strerror or exc}; run the rollback again"
+            ) from None
+        _fsync_dir(data_dir)
+    if cleanup:
+        shutil.rmtree(names["staging"], ignore_errors=True)
+    failed = steps[0][2] if restored_in else None
+    return {
+        "changed": True,
+        "restored": names["member"] if os.path.isdir(names["member"]) else None,
+        "failed_kept": failed,
+        "msg": ", ".join(f"moved {a} to {b}" for _, a, b in steps)
+        or f"removed the staged restore {names['staging']}",
+    }
+
+
+def _free_name(path):
+    """``path``, or ``path.2``, ``path.3``... when it is taken: never overwrite."""
+    candidate, number = path, 1
+    while os.path.lexists(candidate):
+        number += 1
+        candidate = f"{path}.{number}"
+    return candidate
+
+
+# --------------------------------------------------------------------------
+# The whole restore of one stopped member (module etcd_member_restore)
 # --------------------------------------------------------------------------
 
 
@@ -249,97 +598,64 @@ def restore_member(
     stamp,
     bump_revision=None,
     etcd_version=None,
+    tool=None,
     timeout=600,
     check_mode=False,
     proc_root="/proc",
 ):
-    """Restore ``snapshot`` into ``data_dir`` as member ``name``; see the module docstring.
+    """Restore ``snapshot`` into ``data_dir`` as member ``name``: stage, then swap in.
 
     Returns {'changed', 'moved_aside', 'data_dir', 'member_dir', 'tool', 'version',
     'bump_revision', 'argv', 'seconds', 'rollback', 'marker', 'notes', 'msg'}. Raises
     RestoreError, before anything changed unless the message says otherwise.
     """
     t0 = time.monotonic()
-    try:
-        stamp = check_stamp(stamp)
-    except ValueError as exc:
-        raise RestoreError(str(exc)) from None
-    if not data_dir or not os.path.isabs(str(data_dir)):
-        raise RestoreError(
-            f"data_dir={data_dir!r} is not an absolute path; pass the member's data dir on"
-            " the host (kubedr_etcd_member.data_dir_host_path)"
-        )
-    data_dir = os.path.normpath(str(data_dir))
+    stamp = _stamp(stamp)
+    data_dir = _data_dir(data_dir)
     names = paths(data_dir, stamp)
-    notes = []
-
-    if os.path.lexists(data_dir) and not os.path.isdir(data_dir):
-        raise RestoreError(f"data_dir={data_dir} exists but is not a directory")
-    if not os.path.isdir(os.path.dirname(data_dir)):
-        raise RestoreError(
-            f"data_dir={data_dir}: its parent directory does not exist; check the path"
-        )
     if os.path.isdir(names["member"]) and os.path.isfile(names["marker"]):
         return _unchanged(names, _read_marker(names["marker"]))
-
-    running = etcd_processes_on(data_dir, proc_root)
-    if running:
-        pids = ", ".join(str(p["pid"]) for p in running)
-        raise RestoreError(
-            f"etcd (pid {pids}) still runs on {data_dir}: stop it first (move its manifest"
-            " out of /etc/kubernetes/manifests)",
-            running=running,
-        )
-
-    try:
-        trailer = verify_trailer(snapshot)
-    except SnapshotError as exc:
-        raise RestoreError(f"{exc}; nothing was changed") from None
-
-    try:
-        cmd = snapshot_restore_argv(
-            tools,
-            snapshot,
-            names["restored"],
-            name,
-            initial_cluster,
-            initial_advertise_peer_urls,
-            initial_cluster_token,
-            bump_revision=bump_revision,
-            etcd_version=etcd_version,
-        )
-    except EtcdctlError as exc:
-        raise RestoreError(f"{exc.msg}; nothing was changed") from None
-    notes += cmd["notes"]
-
-    member_present = os.path.lexists(names["member"])
-    if member_present and not os.path.isdir(names["member"]):
-        raise RestoreError(f"{names['member']} is not a directory; look at it and move it away")
-    if member_present and os.path.lexists(names["aside"]):
+    _refuse_running(data_dir, proc_root)
+    if (
+        os.path.lexists(names["member"])
+        and os.path.lexists(names["aside"])
+        and not os.path.isfile(os.path.join(names["staging"], "staged.json"))
+    ):
         raise RestoreError(
             f"{names['aside']} already exists and so does {names['member']}: a run with"
             f" stamp {stamp} may have been interrupted after it moved the old data aside."
             " Look at both; restore with a new stamp (the current member/ is then moved"
             " aside under that stamp); nothing was changed"
         )
-    if os.path.isdir(data_dir):
-        _check_space(data_dir, trailer["size"])
-
-    moved_aside = names["aside"] if member_present else None
-    if not member_present and os.path.isdir(names["aside"]):
-        moved_aside = names["aside"]  # moved aside by an interrupted run of this stamp
+    staged = stage(
+        snapshot=snapshot,
+        data_dir=data_dir,
+        name=name,
+        initial_cluster=initial_cluster,
+        initial_advertise_peer_urls=initial_advertise_peer_urls,
+        initial_cluster_token=initial_cluster_token,
+        stamp=stamp,
+        tools=tools,
+        tool=tool,
+        bump_revision=bump_revision,
+        etcd_version=etcd_version,
+        timeout=timeout,
+        check_mode=check_mode,
+    )
     base = {
         "data_dir": data_dir,
         "member_dir": names["member"],
-        "tool": cmd["tool"],
-        "version": cmd["version"],
-        "bump_revision": cmd["bump_revision"],
-        "argv": cmd["argv"],
+        "tool": staged["tool"],
+        "version": staged["version"],
+        "bump_revision": staged["bump_revision"],
+        "argv": staged["argv"],
         "marker": names["marker"],
-        "rollback": rollback_commands(names, moved_aside),
+        "notes": staged["notes"],
     }
+    member_present = os.path.lexists(names["member"])
     if check_mode:
-        steps = [f"restore {snapshot} with {cmd['tool']} {cmd['version']}"]
+        moved_aside = names["aside"] if member_present or os.path.isdir(names["aside"]) else None
+        steps = [f"restore {snapshot} with {staged['tool']} {staged['version']}"]
         if member_present:
             steps.append(f"move {names['member']} to {names['aside']}")
         steps.append(f"put the restored member/ in {names['member']}")
@@ -347,96 +663,33 @@ def restore_member(
             **base,
             "changed": True,
             "moved_aside": moved_aside,
+            "rollback": rollback_commands(names, moved_aside),
             "seconds": 0,
-            "notes": notes,
             "msg": "would " + ", ".join(steps),
         }
-
     try:
-        if not os.path.isdir(data_dir):
-            os.mkdir(data_dir, 0o700)
-            notes.append(f"created {data_dir} (mode 0700)")
-            _check_space(data_dir, trailer["size"])
-        owner = os.stat(data_dir)
-        if os.path.lexists(names["staging"]):
-            shutil.rmtree(names["staging"])
-            notes.append(f"removed {names['staging']} left by an interrupted run")
-        os.mkdir(names["staging"], 0o700)
+        swap = swap_in(
+            data_dir,
+            stamp,
+            record={"snapshot": str(snapshot), "size": staged["size"], "tool": staged["tool"]}
+            | {"version": staged["version"], "bump_revision": staged["bump_revision"]},
+            proc_root=proc_root,
+        )
     except OSError as exc:
         raise RestoreError(
-            f"cannot prepare {names['staging']}: {exc.strerror or exc} (run as root / with"
-            f" become); {names['member']} was not touched"
-        ) from None
-    try:
-        check(cmd["argv"], cmd["env"], timeout, what=f"{cmd['tool']} snapshot restore")
-        if not os.path.isfile(os.path.join(names["restored"], "member", "snap", "db")):
-            raise RestoreError(f"{cmd['tool']} snapshot restore wrote no member/snap/db")
-        if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
-            _chown_tree(os.path.join(names["restored"], "member"), owner.st_uid, owner.st_gid)
-    except (EtcdctlError, OSError, RestoreError) as exc:
-        shutil.rmtree(names["staging"], ignore_errors=True)
-        why = exc.msg if isinstance(exc, (EtcdctlError, RestoreError)) else str(exc)
-        raise RestoreError(
-            f"restoring {snapshot} failed: {why}; {names['member']} was not touched",
-            argv=cmd["argv"],
-        ) from None
-
-    if member_present:
-        try:
-            os.rename(names["member"], names["aside"])
-        except OSError as exc:
-            shutil.rmtree(names["staging"], ignore_errors=True)
-            raise RestoreError(
-                f"cannot move {names['member']} to {names['aside']}: {exc.strerror or exc};"
-                " nothing was changed"
-            ) from None
-    try:
-        os.rename(os.path.join(names["restored"], "member"), names["member"])
-    except OSError as exc:
-        if member_present:
-            os.rename(names["aside"], names["member"])
-        raise RestoreError(
-            f"cannot move the restored member/ into {data_dir}: {exc.strerror or exc};"
-            f" {names['member']} is as before, the restore is in {names['restored']}"
-        ) from None
-    _fsync_dir(data_dir)
-    shutil.rmtree(names["staging"], ignore_errors=True)
-
-    record = {
-        "format": MARKER_FORMAT,
-        "stamp": stamp,
-        "snapshot": str(snapshot),
-        "sha256": trailer["sha256"],
-        "size": trailer["size"],
-        "name": name,
-        "initial_cluster": cmd["argv"][cmd["argv"].index("--initial-cluster") + 1],
-        "initial_cluster_token": initial_cluster_token,
-        "tool": cmd["tool"],
-        "version": cmd["version"],
-        "bump_revision": cmd["bump_revision"],
-        "argv": cmd["argv"],
-        "moved_aside": moved_aside,
-        "time": _dt.datetime.now(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    try:
-        _write_marker(names["marker"], record)
-    except OSError as exc:
-        raise RestoreError(
-            f"restored {snapshot} into {names['member']}"
-            + (f" (the old data is in {moved_aside})" if moved_aside else "")
-            + f", but cannot write the marker {names['marker']}: {exc.strerror or exc}."
-            " The restore itself is complete, but without the marker a new run with this"
-            " stamp does not know it: do not run it again; write the marker or move on",
-            moved_aside=moved_aside,
-            rollback=base["rollback"],
+            f"restored {snapshot} into {names['member']}, but cannot write the marker"
+            f" {names['marker']}: {exc.strerror or exc}. The restore itself is complete, but"
+            " without the marker a new run with this stamp does not know it: do not run it"
+            " again; write the marker or move on",
         ) from None
     seconds = round(time.monotonic() - t0, 3)
+    moved_aside = swap["moved_aside"]
     return {
         **base,
         "changed": True,
         "moved_aside": moved_aside,
+        "rollback": swap["rollback"],
         "seconds": seconds,
-        "notes": notes,
         "msg": f"restored {snapshot} into {names['member']} as member {name}"
         + (f"; the old data is in {moved_aside}" if moved_aside else "")
         + f" ({seconds} s)",

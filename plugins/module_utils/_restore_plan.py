@@ -26,6 +26,12 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
+    RESTORE_MARGIN,
+    data_dir_need,
+    size_text,
+    snapshot_dir_need,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     _BUMP_REVISION_SINCE,
     choose_restore_tool,
@@ -33,10 +39,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     version_tuple,
 )
 
-MIB = 1024 * 1024
-# Besides two copies of the snapshot (the restored db and the moved-aside data): the WAL
-# the restore writes and some room for etcd to start.
-SPACE_MARGIN = 80 * MIB  # the restore's first WAL segment (64 MiB) and some room
 DEFAULT_BUMP_REVISION = 1000000000
 
 _STAMP = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -45,18 +47,6 @@ _RESTART_ADVICE = (
     "Kubernetes watch caches and informers may miss changes: after the restore restart every"
     " kube-apiserver, kube-controller-manager, kube-scheduler and kubelet"
 )
-
-
-def _size(nbytes):
-    """1536 -> '1.5 KiB'; whole numbers without decimals."""
-    value = float(nbytes)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            break
-        value /= 1024
-    if unit == "bytes":
-        return f"{int(nbytes)} bytes"
-    return f"{value:.1f} {unit}".replace(".0 ", " ")
 
 
 def _ip(value):
@@ -274,24 +264,36 @@ def _check_addresses(host, address, peer_hosts, member, preflight, problems, war
                 )
 
 
+def _short_of(free, need):
+    shown_free, shown_need = size_text(free), size_text(need)
+    if shown_free == shown_need:
+        shown_free, shown_need = f"{free} bytes", f"{need} bytes"
+    return shown_free, shown_need
+
+
 def _check_space(host, data_dir, preflight, snapshot, problems, warnings):
-    free = preflight.get("data_dir_free")
     size = snapshot["size"]
     if size is None:
         return
+    free = preflight.get("data_dir_free")
     if isinstance(free, bool) or not isinstance(free, int):
         warnings.append(f"{host}: the free space of {data_dir}'s file system is unknown")
-        return
-    need = size + SPACE_MARGIN
-    if free < need:
-        shown_free, shown_need = _size(free), _size(need)
-        if shown_free == shown_need:
-            shown_free, shown_need = f"{free} bytes", f"{need} bytes"
+    elif free < data_dir_need(size):
+        shown_free, shown_need = _short_of(free, data_dir_need(size))
         problems.append(
             f"{host}: {data_dir}'s file system has {shown_free} free but the restore needs"
-            f" {shown_need} (the {_size(size)} snapshot restored beside the current data, which"
-            f" is moved aside and kept, plus {_size(SPACE_MARGIN)} for its WAL); free some space"
-            " there"
+            f" {shown_need} (the {size_text(size)} snapshot restored beside the current data,"
+            f" which is moved aside and kept, plus {size_text(RESTORE_MARGIN)} for its WAL);"
+            " free some space there"
+        )
+    free = preflight.get("snapshot_dir_free")
+    where = preflight.get("snapshot_dir") or "the snapshot directory"
+    if isinstance(free, int) and not isinstance(free, bool) and free < snapshot_dir_need(size):
+        shown_free, shown_need = _short_of(free, snapshot_dir_need(size))
+        problems.append(
+            f"{host}: {where} has {shown_free} free but the copy of the {size_text(size)}"
+            f" snapshot needs {shown_need}; free some space there or set"
+            " etcd_restore_snapshot_dir"
         )
 
 
