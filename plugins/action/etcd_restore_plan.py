@@ -8,11 +8,13 @@ documentation lives in plugins/modules/etcd_restore_plan.py.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_plan import (
     DEFAULT_BUMP_REVISION,
     build_plan,
@@ -26,7 +28,26 @@ ARGUMENT_SPEC = {
     "stamp": {"type": "str", "required": True},
     "token": {"type": "str"},
     "bump_revision": {"type": "int", "default": DEFAULT_BUMP_REVISION},
+    # the journaled run: given the snapshot, decide new / resume / done / refuse
+    "snapshot": {"type": "dict"},
+    "takeover": {"type": "str", "default": ""},
+    "manifests_dir": {"type": "path", "default": "/etc/kubernetes/manifests"},
+    "on_failure": {"type": "str", "default": "auto", "choices": list(J.FAILURE_POLICIES)},
 }
+# the header fields a resumed run takes from a master's journal
+_HEADER = (
+    "format",
+    "run_id",
+    "stamp",
+    "controller",
+    "snapshot",
+    "plan",
+    "manifests_dir",
+    "policy",
+    "on_failure",
+    "old_cluster",
+    "created",
+)
 
 FACTS = {
     "member": "kubedr_etcd_member",
@@ -82,12 +103,36 @@ class ActionModule(ActionBase):
 
         hostvars = task_vars.get("hostvars") or {}
         masters = masters_from_hostvars(args["hosts"], hostvars)
+        run = None
+        if args["snapshot"] is not None:
+            run = self._decide(args, masters, task_vars)
+            if run["mode"] == "refuse":
+                result.update(
+                    failed=True,
+                    changed=False,
+                    msg=run["msg"],
+                    mode="refuse",
+                    journals=run["journals"],
+                )
+                return result
+            if run["mode"] in ("resume", "done"):
+                result.update(
+                    changed=False,
+                    mode=run["mode"],
+                    msg=run["msg"],
+                    plan=run["header"]["plan"],
+                    run=run["header"],
+                    journals=run["journals"],
+                    warnings=[],
+                )
+                return result
         outcome = build_plan(
             masters,
             _plain(args["snapshot_metadata"]),
-            stamp=args["stamp"],
+            stamp=args["stamp"] if run is None else run["stamp"],
             token=args["token"],
             bump_revision=args["bump_revision"],
+            random_hex=None if run is None else run["hex"],
         )
         # a host missing from the inventory has no facts: say that instead of "no facts"
         unknown = [host for host in args["hosts"] if host not in hostvars]
@@ -113,4 +158,46 @@ class ActionModule(ActionBase):
             )
             return result
         result.update(changed=False, plan=outcome["plan"], warnings=warnings)
+        if run is not None:
+            header = J.run_header(
+                run_id=run["run_id"],
+                controller=run["controller"],
+                snapshot=_plain(args["snapshot"]),
+                plan=outcome["plan"],
+                manifests_dir=args["manifests_dir"],
+                policy=args["on_failure"],
+                old=J.old_cluster(masters),
+            )
+            result.update(mode="new", msg=run["msg"], run=header, journals=run["journals"])
         return result
+
+    def _decide(self, args, masters, task_vars):
+        """new / resume / done / refuse, from the journals the pre-flight read."""
+        journals = {m["host"]: (m.get("preflight") or {}).get("journal") for m in masters}
+        # this task runs in a worker process forked by ansible-playbook: its parent is the
+        # run's process, whose life tells a later run whether this one still goes on
+        controller = J.controller_identity(
+            os.getppid(), user=str(task_vars.get("ansible_user_id") or "") or None
+        )
+        decision = J.decide(
+            journals,
+            controller,
+            snapshot_sha256=(args["snapshot"] or {}).get("sha256"),
+            takeover=args["takeover"] or None,
+        )
+        shown = {host: J.summary(j) for host, j in journals.items()}
+        run = {"mode": decision["mode"], "msg": decision["msg"], "journals": shown}
+        if decision["mode"] in ("resume", "done"):
+            journal = decision["journal"]
+            header = {key: journal.get(key) for key in _HEADER}
+            if decision["mode"] == "resume":
+                header["controller"] = controller
+            run["header"] = header
+            return run
+        if decision["mode"] == "new":
+            stamp = str(args["stamp"])
+            run_id = J.new_run_id(stamp)
+            run.update(
+                run_id=run_id, stamp=stamp, hex=run_id.rsplit("-", 1)[1], controller=controller
+            )
+        return run

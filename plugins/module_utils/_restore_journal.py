@@ -239,6 +239,15 @@ def begin(state_dir, header, when=None):
     current = read(state_dir)
     if current is not None:
         if current.get("run_id") == run_id:
+            controller = header.get("controller")
+            if controller and controller != current.get("controller") and is_held(current):
+                # a resumed run: this controller holds the run from now on
+                current.setdefault("takeovers", []).append(
+                    {"from": current.get("controller"), "time": now_iso(when)}
+                )
+                current["controller"] = controller
+                write(state_dir, current)
+                return True, current
             return False, current
         if is_held(current):
             raise JournalError(
@@ -458,3 +467,61 @@ def decide(journals, here, *, snapshot_sha256=None, takeover=None, alive=None, n
             " playbooks/restore-rollback.yml",
         }
     return {"mode": "resume", "journal": journal, "msg": f"resuming {where}"}
+
+
+# --------------------------------------------------------------------------
+# A new run's header, from the plan
+# --------------------------------------------------------------------------
+
+
+def old_cluster(masters):
+    """What the cluster was before the run, from each master's pre-flight facts
+    (``masters`` as build_plan takes them): {'had_quorum', 'running': [hosts],
+    'member_ids': {host: id}, 'cluster_id'}. A rollback checks the old cluster against it."""
+    running = [
+        m["host"] for m in masters if ((m.get("preflight") or {}).get("etcd_running") is True)
+    ]
+    member_ids = {
+        m["host"]: (m.get("preflight") or {}).get("member_id")
+        for m in masters
+        if (m.get("preflight") or {}).get("member_id")
+    }
+    cluster_ids = sorted(
+        {str((m.get("preflight") or {}).get("cluster_id")) for m in masters} - {"None", ""}
+    )
+    return {
+        "had_quorum": bool(masters) and len(running) > len(masters) // 2,
+        "running": running,
+        "member_ids": member_ids,
+        "cluster_id": cluster_ids[0] if len(cluster_ids) == 1 else None,
+    }
+
+
+def failure_action(policy, old):
+    """What a cut-over that fails before etcd is verified does: 'rollback' or 'keep'.
+    ``auto`` rolls back only when the old cluster had quorum at pre-flight: rolling back
+    onto data that was already lost or corrupt helps nobody."""
+    if policy not in FAILURE_POLICIES:
+        raise JournalError(
+            f"etcd_restore_on_failure={policy!r}: use one of {', '.join(FAILURE_POLICIES)}"
+        )
+    if policy == "auto":
+        return "rollback" if (old or {}).get("had_quorum") else "keep"
+    return policy
+
+
+def run_header(*, run_id, controller, snapshot, plan, manifests_dir, policy, old, when=None):
+    """The part of the journal every master shares (each adds its own ``member``)."""
+    return {
+        "format": FORMAT,
+        "run_id": check_run_id(run_id),
+        "stamp": plan["stamp"],
+        "controller": controller,
+        "snapshot": snapshot,
+        "plan": plan,
+        "manifests_dir": manifests_dir,
+        "policy": policy,
+        "on_failure": failure_action(policy, old),
+        "old_cluster": old,
+        "created": now_iso(when),
+    }

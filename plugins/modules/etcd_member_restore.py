@@ -74,9 +74,15 @@ options:
     required: true
   etcd_version:
     description:
-      - Version of the etcd being restored (C(kubedr_etcd_member.version)); chooses the tool.
-        Defaults to the newest tool present.
+      - Version of the etcd being restored (C(kubedr_etcd_member.version)); chooses the tool
+        when O(tool) is not given. Defaults to the newest tool present.
     type: str
+  tool:
+    description:
+      - The restore tool the restore plan chose for this master (C(name), C(path),
+        C(version)), as M(kubedr.etcd.etcd_restore_plan) returns it in each member. It is
+        used as it is; without it the tool is chosen here the same way the plan chooses.
+    type: dict
   stamp:
     description:
       - UTC time naming this restore, as C(20261126T030000Z); names the moved-aside data, the
@@ -218,6 +224,7 @@ def main():
             "bump_revision": {"type": "int"},
             "tools": {"type": "dict", "required": True},
             "etcd_version": {"type": "str"},
+            "tool": {"type": "dict"},
             "stamp": {"type": "str", "required": True},
             "timeout": {"type": "int", "default": 600},
         },
@@ -238,6 +245,7 @@ def main():
             stamp=p["stamp"],
             bump_revision=p["bump_revision"],
             etcd_version=p["etcd_version"],
+            tool=p["tool"],
             timeout=p["timeout"],
             check_mode=module.check_mode,
         )

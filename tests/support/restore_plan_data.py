@@ -3,7 +3,7 @@ on 10.0.0.<n>, with their facts (member, tools, preflight), and a backup's metad
 
 from __future__ import annotations
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._restore_plan import MIB
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import MIB
 
 STAMP = "20261126T031500Z"
 SNAPSHOT_SIZE = 20 * MIB

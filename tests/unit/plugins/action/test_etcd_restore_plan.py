@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from unittest.mock import MagicMock
 
 import pytest
@@ -190,5 +191,62 @@ def test_bad_bump_revision_is_a_problem(shown):
 
 
 def test_unknown_argument_refused():
-    with pytest.raises(AnsibleActionFail, match=r"Unsupported parameters .*: snapshot"):
-        action(args(snapshot="/tmp/x.db")).run(task_vars={"hostvars": hostvars_dict()})
+    with pytest.raises(AnsibleActionFail, match=r"Unsupported parameters .*: snapshot_path"):
+        action(args(snapshot_path="/tmp/x.db")).run(task_vars={"hostvars": hostvars_dict()})
+
+
+SNAPSHOT = {"name": "/b/etcd-snapshot-20261126T030000Z.db", "sha256": "a" * 64, "size": 1}
+
+
+def test_a_new_run_gets_its_id_in_the_token_and_the_old_cluster_in_its_header():
+    result = action(args(snapshot=SNAPSHOT)).run(task_vars={"hostvars": hostvars_dict()})
+    assert result.get("failed") is not True, result
+    assert result["mode"] == "new"
+    run = result["run"]
+    assert run["run_id"].startswith(f"{STAMP}-")
+    assert result["plan"]["token"] == f"kubedr-restore-{run['run_id']}"
+    assert run["controller"]["pid"] == os.getppid()  # the process that forked the worker
+    assert run["old_cluster"]["had_quorum"] is True
+    assert run["on_failure"] == "rollback"  # auto, with quorum
+
+
+def held_by(controller, phase="stopped"):
+    journal = {
+        "format": "kubedr.etcd/restore-journal/v1",
+        "run_id": "20261126T010000Z-abcdef",
+        "stamp": "20261126T010000Z",
+        "controller": controller,
+        "snapshot": SNAPSHOT,
+        "plan": {"stamp": "20261126T010000Z", "token": "t"},
+        "phase": phase,
+        "phases": [{"phase": "locked", "time": "2026-11-26T01:00:00.000Z"}],
+    }
+    hv = hostvars_dict()
+    for host in hv:
+        hv[host]["kubedr_etcd_preflight"]["journal"] = journal
+    return hv
+
+
+def test_a_run_held_by_a_live_controller_is_refused():
+    from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (
+        controller_identity,
+    )
+
+    live = controller_identity(os.getpid())
+    result = action(args(snapshot=SNAPSHOT)).run(task_vars={"hostvars": held_by(live)})
+    assert result["failed"] is True and result["mode"] == "refuse"
+    assert "is still running" in result["msg"] and "20261126T010000Z-abcdef" in result["msg"]
+
+
+def test_a_run_of_another_controller_needs_the_takeover_variable():
+    other = {"hostname": "laptop", "machine_id": "x", "boot_id": "y", "pid": 1, "pid_start": 1}
+    hv = held_by(other)
+    refused = action(args(snapshot=SNAPSHOT)).run(task_vars={"hostvars": hv})
+    assert refused["failed"] is True
+    assert "-e etcd_restore_takeover=20261126T010000Z-abcdef" in refused["msg"]
+    resumed = action(args(snapshot=SNAPSHOT, takeover="20261126T010000Z-abcdef")).run(
+        task_vars={"hostvars": hv}
+    )
+    assert resumed["mode"] == "resume"
+    assert resumed["plan"] == {"stamp": "20261126T010000Z", "token": "t"}
+    assert resumed["run"]["controller"]["pid"] == os.getppid()

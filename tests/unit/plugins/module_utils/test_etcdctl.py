@@ -503,7 +503,9 @@ def test_restore_tool_follows_the_etcd_version():
     assert result["tool"] == "etcdctl"
     with pytest.raises(EtcdctlError, match=r"etcd 3\.4\.23 restores with etcdctl .*not found"):
         snapshot_restore_argv(tools(None, "3.5.16"), **RESTORE, etcd_version="3.4.23")
-    with pytest.raises(EtcdctlError, match=r"etcd 3\.6\.1 restores with etcdutl, but etcdutl was not found"):
+    with pytest.raises(
+        EtcdctlError, match=r"etcd 3\.6\.1 restores with etcdutl, but etcdutl was not found"
+    ):
         snapshot_restore_argv(tools("3.6.1"), **RESTORE)
     with pytest.raises(EtcdctlError, match=r"older than 3\.3"):
         snapshot_restore_argv(tools("3.2.32"), **RESTORE)

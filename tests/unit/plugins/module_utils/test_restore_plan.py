@@ -7,10 +7,8 @@ import re
 
 import pytest
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._restore_plan import (
-    MIB,
-    build_plan,
-)
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import MIB
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_plan import build_plan
 from tests.support.restore_plan_data import (
     SNAPSHOT_SIZE,
     STAMP,

@@ -1,0 +1,375 @@
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubedr.etcd collection: not a public API, may change without notice.
+# Python standard library only, Python 3.9+: it runs on the masters.
+"""The steps of a journaled restore on ONE master, each reading that master's journal.
+
+A step takes only the state dir and the run id: what to restore, where, as which
+member, with which tool and token, all comes from the journal the run wrote when it
+locked the master. Each step checks its own post-condition on the host (the files,
+the processes), does what is missing, and records its phase - so any step can run
+again after a kill, and a rollback needs nothing but the journal.
+
+=========  ===============================================  ==========================
+step       does                                             needs
+=========  ===============================================  ==========================
+lock       writes the journal (phase ``locked``)            no other live run
+stage      checks the copy's sha256, restores it beside     ``locked``
+           the live member (``.kubedr-restore-<stamp>``)
+stop       manifests dir aside, waits until pods are gone   ``staged``
+swap       ``member`` aside, staged member in (renames)     ``stopped``
+start      manifests back, waits for the peer port          ``swapped``
+finish     records ``verified`` / ``done``; at ``done``     ``started``
+           the lock is released, the snapshot copy removed
+rollback   stops the pods, puts the old member and the      any phase but ``done``
+           manifests back; records ``rolled-back``
+=========  ===============================================  ==========================
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore import (
+    RestoreError,
+    paths,
+    stage,
+    swap_in,
+    swap_out,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
+    StaticPodsError,
+    aside_path,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
+    start as start_pods,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
+    stop as stop_pods,
+)
+
+PEER_PORT = 2380
+STEPS = ("stage", "stop", "swap", "start")
+_NEEDS = {"stage": "locked", "stop": "staged", "swap": "stopped", "start": "swapped"}
+_REACHES = {"stage": "staged", "stop": "stopped", "swap": "swapped", "start": "started"}
+
+
+class CutoverError(Exception):
+    """A step that cannot be done; ``msg`` names the host state at fault and the next step."""
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+def _journal(state_dir, run_id):
+    try:
+        J.check_run_id(run_id)
+        journal = J.read(state_dir)
+    except J.JournalError as exc:
+        raise CutoverError(exc.msg) from None
+    if journal is None:
+        raise CutoverError(
+            f"{J.journal_path(state_dir)} does not exist: run {run_id} never locked this master"
+        )
+    if journal.get("run_id") != run_id:
+        raise CutoverError(
+            f"this master's journal belongs to run {journal.get('run_id')} (phase"
+            f" {journal.get('phase')}), not to run {run_id}",
+            journal=J.summary(journal),
+        )
+    return journal
+
+
+def _record(state_dir, run_id, phase, **kwargs):
+    try:
+        return J.record(state_dir, run_id, phase, **kwargs)[1]
+    except (J.JournalError, OSError) as exc:
+        raise CutoverError(
+            f"cannot record phase {phase} in {J.journal_path(state_dir)}:"
+            f" {getattr(exc, 'msg', None) or exc}"
+        ) from None
+
+
+def snapshot_copy(state_dir, journal):
+    """Where the run's copy of the snapshot lies on this master."""
+    name = os.path.basename((journal.get("snapshot") or {}).get("name") or "snapshot.db")
+    return os.path.join(J.run_dir(state_dir, journal["run_id"]), name)
+
+
+def _names(journal):
+    member = journal.get("member") or {}
+    stamp = journal["stamp"]
+    manifests_dir = journal.get("manifests_dir") or "/etc/kubernetes/manifests"
+    return {
+        "stamp": stamp,
+        "data_dir": member.get("data_dir"),
+        "manifests_dir": manifests_dir,
+        "manifests_aside": aside_path(manifests_dir, stamp),
+    }
+
+
+# --------------------------------------------------------------------------
+# lock
+# --------------------------------------------------------------------------
+
+
+def lock(state_dir, header, check_mode=False, timeout=600):
+    """Write this master's journal for the run in ``header``. Returns {'changed',
+    'journal', 'msg'}."""
+    try:
+        J.ensure_state_dir(state_dir) if not check_mode else None
+        if check_mode:
+            current = J.read(state_dir)
+            if current and J.is_held(current) and current.get("run_id") != header.get("run_id"):
+                raise J.JournalError(f"held by restore run {current.get('run_id')}")
+            return {"changed": True, "journal": header, "msg": "would lock this master"}
+        with J.step_lock(state_dir, timeout):
+            changed, journal = J.begin(state_dir, header)
+            os.makedirs(J.run_dir(state_dir, journal["run_id"]), mode=0o700, exist_ok=True)
+    except (J.JournalError, OSError) as exc:
+        raise CutoverError(
+            getattr(exc, "msg", None) or f"cannot lock: {exc}",
+            **getattr(exc, "details", {}),
+        ) from None
+    return {
+        "changed": changed,
+        "journal": J.summary(journal),
+        "msg": f"locked for run {journal['run_id']}" if changed else "already locked for this run",
+    }
+
+
+# --------------------------------------------------------------------------
+# stage / stop / swap / start
+# --------------------------------------------------------------------------
+
+
+def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=False):
+    """Run one cut-over step (``stage``, ``stop``, ``swap`` or ``start``) on this master.
+
+    Returns {'changed', 'phase', 'seconds' (waited), 'detail' (the step's own result),
+    'msg'}. Raises CutoverError naming what is wrong and what to do.
+    """
+    if name not in STEPS:
+        raise CutoverError(f"step {name!r} is not one of {', '.join(STEPS)}")
+    journal = _journal(state_dir, run_id)
+    if journal.get("phase") in J.ROLLBACK_PHASES:
+        raise CutoverError(
+            f"run {run_id} was rolled back on this master (phase {journal.get('phase')});"
+            " start a new restore instead"
+        )
+    if not J.reached(journal, _NEEDS[name]):
+        raise CutoverError(
+            f"step {name} needs phase {_NEEDS[name]}, but this master is at"
+            f" {journal.get('phase')}: run the steps in order (re-run the playbook)"
+        )
+    if J.reached(journal, _REACHES[name]) and not (
+        name == "stage" and not J.reached(journal, "stopped")
+    ):
+        # done before (a resumed run): never stop a started member again, never stage
+        # over a swapped one. A staged restore not yet cut over is checked again below.
+        return {
+            "changed": False,
+            "phase": _REACHES[name],
+            "seconds": 0,
+            "detail": {},
+            "msg": f"{name}: already done ({_REACHES[name]} at"
+            f" {J.phase_time(journal, _REACHES[name])})",
+        }
+    names = _names(journal)
+    context = J.step_lock(state_dir, timeout=restore_timeout) if not check_mode else _nothing()
+    try:
+        with context:
+            detail = _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode)
+    except (RestoreError, StaticPodsError) as exc:
+        raise CutoverError(exc.msg, **exc.details) from None
+    except J.JournalError as exc:
+        raise CutoverError(exc.msg) from None
+    changed = bool(detail.get("changed"))
+    if not check_mode:
+        extra = {}
+        if name == "swap":
+            extra = {"moved_aside": detail.get("moved_aside")}
+        journal_before = J.reached(journal, _REACHES[name])
+        _record(state_dir, run_id, _REACHES[name], details=extra)
+        changed = changed or not journal_before
+    return {
+        "changed": changed,
+        "phase": _REACHES[name],
+        "seconds": detail.get("waited", detail.get("seconds", 0)),
+        "detail": detail,
+        "msg": detail.get("msg", ""),
+    }
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode):
+    plan, member = journal.get("plan") or {}, journal.get("member") or {}
+    if name == "stage":
+        return stage(
+            snapshot=snapshot_copy(state_dir, journal),
+            data_dir=names["data_dir"],
+            name=member.get("name"),
+            initial_cluster=plan.get("initial_cluster"),
+            initial_advertise_peer_urls=member.get("peer_urls"),
+            initial_cluster_token=plan.get("token"),
+            stamp=names["stamp"],
+            tool=member.get("tool"),
+            bump_revision=plan.get("bump_revision"),
+            expected_sha256=(journal.get("snapshot") or {}).get("sha256"),
+            timeout=restore_timeout,
+            check_mode=check_mode,
+        )
+    if name == "stop":
+        restored = paths(names["data_dir"], names["stamp"])
+        if not os.path.isdir(os.path.join(restored["restored"], "member")) and not os.path.isfile(
+            restored["marker"]
+        ):
+            raise CutoverError(
+                f"the staged restore {restored['staging']} is gone: nothing was stopped;"
+                " re-run the playbook (it stages again)"
+            )
+        return stop_pods(
+            names["manifests_dir"], names["stamp"], timeout=timeout, check_mode=check_mode
+        )
+    if name == "swap":
+        return swap_in(
+            names["data_dir"],
+            names["stamp"],
+            record={"run_id": journal["run_id"]},
+            check_mode=check_mode,
+        )
+    return start_pods(
+        names["manifests_dir"],
+        names["manifests_aside"],
+        wait_ports=[PEER_PORT],
+        timeout=timeout,
+        check_mode=check_mode,
+    )
+
+
+# --------------------------------------------------------------------------
+# finish
+# --------------------------------------------------------------------------
+
+
+def finish(state_dir, run_id, phase, outcome=None, details=None, check_mode=False):
+    """Record ``verified`` or ``done``. At ``done`` the lock is released (a terminal
+    phase) and the run's snapshot copy is removed; the journal stays."""
+    if phase not in ("verified", "done"):
+        raise CutoverError(f"phase {phase!r}: finish records verified or done")
+    journal = _journal(state_dir, run_id)
+    if not J.reached(journal, "started") and phase == "verified":
+        raise CutoverError(f"phase verified needs started, this master is at {journal['phase']}")
+    if check_mode:
+        return {"changed": not J.reached(journal, phase), "msg": f"would record {phase}"}
+    journal = _record(state_dir, run_id, phase, outcome=outcome, details=details)
+    removed = False
+    if phase == "done":
+        copy_dir = J.run_dir(state_dir, run_id)
+        if os.path.isdir(copy_dir):
+            shutil.rmtree(copy_dir)
+            removed = True
+    return {
+        "changed": True,
+        "journal": J.summary(journal),
+        "removed_copy": removed,
+        "msg": f"recorded {phase}",
+    }
+
+
+# --------------------------------------------------------------------------
+# rollback
+# --------------------------------------------------------------------------
+
+
+def rollback(state_dir, run_id, timeout=180, start=True, check_mode=False):
+    """Put this master back as it was before run ``run_id``, from its journal alone:
+    stop the pods when the restored member may run, put the old member and the manifests
+    back, remove the staged restore and the snapshot copy (the run's own), keep the
+    restored member as ``member.failed-<stamp>``; record ``rolled-back``.
+
+    Returns {'changed', 'steps': [str], 'failed_kept', 'waited', 'msg'}.
+    """
+    journal = _journal(state_dir, run_id)
+    if journal.get("phase") == "done":
+        raise CutoverError(
+            f"run {run_id} finished on this master and its restore was verified: there is"
+            " nothing to roll back. To go back to older data, restore an older backup"
+        )
+    names = _names(journal)
+    restored = paths(names["data_dir"], names["stamp"])
+    if journal.get("phase") == "rolled-back":
+        return {
+            "changed": False,
+            "steps": [],
+            "failed_kept": (journal.get("details") or {}).get("failed_kept"),
+            "waited": 0,
+            "msg": f"run {run_id} was already rolled back here",
+        }
+    data_touched = os.path.lexists(restored["aside"]) or os.path.isfile(restored["marker"])
+    pods_may_run_new = data_touched and os.path.isdir(names["manifests_dir"])
+    steps = []
+    if pods_may_run_new:
+        steps.append(f"stop the static pods ({names['manifests_dir']} aside)")
+    steps.append(f"put the old member back in {restored['member']}")
+    if start:
+        steps.append(f"put the manifests back in {names['manifests_dir']}")
+    if check_mode:
+        return {
+            "changed": True,
+            "steps": steps,
+            "failed_kept": None,
+            "waited": 0,
+            "msg": "would " + "; ".join(steps),
+        }
+    waited = 0.0
+    try:
+        with J.step_lock(state_dir, timeout=max(timeout, 600)):
+            _record(state_dir, run_id, "rolling-back")
+            if pods_may_run_new:
+                waited += stop_pods(names["manifests_dir"], names["stamp"], timeout=timeout)[
+                    "waited"
+                ]
+            undone = swap_out(names["data_dir"], names["stamp"])
+            if start and os.path.isdir(names["manifests_aside"]):
+                waited += start_pods(
+                    names["manifests_dir"],
+                    names["manifests_aside"],
+                    wait_ports=[PEER_PORT],
+                    timeout=timeout,
+                )["waited"]
+            copy_dir = J.run_dir(state_dir, run_id)
+            if os.path.isdir(copy_dir):
+                shutil.rmtree(copy_dir)
+            _record(
+                state_dir,
+                run_id,
+                "rolled-back",
+                outcome="rolled-back",
+                details={"failed_kept": undone["failed_kept"]},
+            )
+    except (RestoreError, StaticPodsError, J.JournalError) as exc:
+        raise CutoverError(
+            f"rollback of run {run_id} stopped: {exc.msg}; fix that and run"
+            " playbooks/restore-rollback.yml again (it goes on from the journal)",
+            **getattr(exc, "details", {}),
+        ) from None
+    return {
+        "changed": True,
+        "steps": steps,
+        "failed_kept": undone["failed_kept"],
+        "waited": round(waited, 3),
+        "msg": "; ".join(steps),
+    }

@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: etcd_restore_step
+short_description: Run one step of a journaled restore on a master - stage, stop, swap or start
+version_added: 0.1.0
+author:
+  - kubedr.etcd maintainers
+description:
+  - Runs one step of the restore that holds this master, reading everything it needs
+    (snapshot, member name and peer URLs, cluster, token, restore tool, data and manifests
+    directories) from the master's journal, written by M(kubedr.etcd.etcd_restore_journal).
+    The controller passes only the run id.
+  - O(step=stage) checks the run's copy of the snapshot against the sha256 the controller
+    verified, and restores it with this member's identity into
+    C(<data_dir>/.kubedr-restore-<stamp>/), beside the live member, while etcd still runs.
+    That staged restore is the proof that this master can restore the snapshot.
+  - O(step=stop) moves the manifests directory aside and waits until etcd and
+    kube-apiserver are gone (see M(kubedr.etcd.static_pods)).
+  - O(step=swap) renames C(member) to C(member.kubedr-<stamp>) and the staged member into
+    its place - renames only, inside the data directory.
+  - O(step=start) puts the manifests back and waits until etcd listens on its peer port.
+  - Each step needs the one before it, checks its own result on the host, and records its
+    phase in the journal. A step already recorded is not done again (a resumed run never
+    stops a started member again); a step a killed run left half done is finished.
+options:
+  step:
+    description: The step to run.
+    type: str
+    choices: [stage, stop, swap, start]
+    required: true
+  run_id:
+    description: The run that holds this master (its journal's C(run_id)).
+    type: str
+    required: true
+  state_dir:
+    description: Directory of the journal on the master.
+    type: path
+    default: /var/lib/kubedr-etcd/restore
+  timeout:
+    description: Seconds to wait for the pods to stop (O(step=stop)) or for the peer port
+      (O(step=start)).
+    type: int
+    default: 180
+  restore_timeout:
+    description: Seconds the restore tool may take (O(step=stage)), and to wait for a step
+      of a killed run that still runs on this master.
+    type: int
+    default: 600
+attributes:
+  check_mode:
+    support: full
+    details: Makes the step's checks and says what it would do.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: A step already done reports no change.
+notes:
+  - Code runs on the master with the Python standard library only.
+seealso:
+  - module: kubedr.etcd.etcd_restore_journal
+  - module: kubedr.etcd.etcd_restore_rollback
+  - module: kubedr.etcd.static_pods
+  - module: kubedr.etcd.etcd_member_restore
+"""
+
+EXAMPLES = r"""
+- name: Stage the restore on every master while etcd runs
+  kubedr.etcd.etcd_restore_step:
+    step: stage
+    run_id: 20261126T031500Z-4f9a1c
+"""
+
+RETURN = r"""
+phase:
+  description: The phase this master reached.
+  returned: success
+  type: str
+  sample: staged
+seconds:
+  description: Seconds waited (stop, start) or taken (stage) by this step.
+  returned: success
+  type: float
+  sample: 1.4
+detail:
+  description: The step's own result (the restore command, what was moved where).
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # noqa: E402
+    STEPS,
+    CutoverError,
+    step,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "step": {"type": "str", "choices": list(STEPS), "required": True},
+            "run_id": {"type": "str", "required": True},
+            "state_dir": {"type": "path", "default": "/var/lib/kubedr-etcd/restore"},
+            "timeout": {"type": "int", "default": 180},
+            "restore_timeout": {"type": "int", "default": 600},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        result = step(
+            p["state_dir"],
+            p["run_id"],
+            p["step"],
+            timeout=p["timeout"],
+            restore_timeout=p["restore_timeout"],
+            check_mode=module.check_mode,
+        )
+    except CutoverError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""The restore journal on a master (written atomically, locked, recorded) and the
+controller's decision (new, resume, done, refuse) from every master's journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
+
+RUN = "20261126T031500Z-4f9a1c"
+OTHER = "20261126T041500Z-000000"
+HERE = {"hostname": "ctl", "machine_id": "m", "boot_id": "b", "pid": 10, "pid_start": 5}
+
+
+def header(run_id=RUN, controller=None):
+    return {
+        "run_id": run_id,
+        "stamp": run_id.split("-")[0],
+        "controller": controller or HERE,
+        "snapshot": {"name": "/b/s.db", "sha256": "a" * 64},
+        "plan": {"token": f"kubedr-restore-{run_id}"},
+    }
+
+
+def test_begin_writes_the_journal_and_a_second_run_is_refused(tmp_path):
+    state = str(tmp_path / "state")
+    J.ensure_state_dir(state)
+    changed, journal = J.begin(state, header())
+    assert changed and journal["phase"] == "locked"
+    assert oct(os.stat(J.journal_path(state)).st_mode & 0o777) == "0o600"
+    assert J.begin(state, header())[0] is False  # the same run: nothing to do
+    with pytest.raises(J.JournalError, match=f"held by restore run {RUN} \\(phase locked"):
+        J.begin(state, header(OTHER))
+    assert J.read(state)["run_id"] == RUN
+
+
+def test_a_finished_journal_is_kept_when_the_next_run_begins(tmp_path):
+    state = str(tmp_path)
+    J.begin(state, header())
+    J.record(state, RUN, "done", outcome="restored")
+    assert not J.is_held(J.read(state))
+    J.begin(state, header(OTHER))
+    kept = json.loads((tmp_path / "runs" / f"{RUN}.json").read_text())
+    assert kept["outcome"] == "restored" and J.read(state)["run_id"] == OTHER
+
+
+def test_record_keeps_each_phase_once_with_its_time(tmp_path):
+    state = str(tmp_path)
+    J.begin(state, header())
+    assert J.record(state, RUN, "staged")[0] is True
+    assert J.record(state, RUN, "staged")[0] is False
+    J.record(state, RUN, "stopped", details={"waited": 1.5})
+    journal = J.read(state)
+    assert [p["phase"] for p in journal["phases"]] == ["locked", "staged", "stopped"]
+    assert journal["details"] == {"waited": 1.5}
+    with pytest.raises(J.JournalError, match=f"belongs to run {RUN}"):
+        J.record(state, OTHER, "swapped")
+    with pytest.raises(J.JournalError, match="is not one of"):
+        J.record(state, RUN, "exploded")
+
+
+def test_a_resumed_run_takes_the_journal_over(tmp_path):
+    state = str(tmp_path)
+    J.begin(state, header())
+    new = dict(HERE, pid=99)
+    changed, journal = J.begin(state, header(controller=new))
+    assert changed and journal["controller"]["pid"] == 99
+    assert journal["takeovers"][0]["from"]["pid"] == 10
+
+
+def test_unreadable_or_foreign_journals_are_named(tmp_path):
+    (tmp_path / "journal.json").write_text("{half")
+    with pytest.raises(J.JournalError, match="cannot read the restore journal"):
+        J.read(str(tmp_path))
+    (tmp_path / "journal.json").write_text('{"format": "x"}')
+    with pytest.raises(J.JournalError, match=r"is not a kubedr\.etcd restore journal"):
+        J.read(str(tmp_path))
+
+
+def test_a_state_dir_others_can_write_is_refused(tmp_path):
+    state = tmp_path / "open"
+    state.mkdir(mode=0o777)
+    os.chmod(state, 0o777)
+    with pytest.raises(J.JournalError, match="can be written by other users"):
+        J.ensure_state_dir(str(state))
+
+
+def test_the_step_lock_waits_for_a_step_a_killed_run_left_running(tmp_path):
+    """A real second process holds .flock (as a module still running on a master after
+    its controller was killed): the next step waits for it, or gives up with a message."""
+    state = str(tmp_path)
+    J.ensure_state_dir(state)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+            " fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True);"
+            " time.sleep(float(sys.argv[2]))",
+            os.path.join(state, J.FLOCK),
+            "1.5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(J.JournalError, match="another restore step still runs"):
+            with J.step_lock(state, timeout=0.3):
+                pass
+        started = time.monotonic()
+        with J.step_lock(state, timeout=10):
+            waited = time.monotonic() - started
+        assert 0.5 < waited < 5
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# --------------------------------------------------------------------------
+# decide
+# --------------------------------------------------------------------------
+
+
+def journal(phase="stopped", run_id=RUN, controller=None, sha="a" * 64):
+    return {
+        "format": J.FORMAT,
+        "run_id": run_id,
+        "controller": controller or HERE,
+        "snapshot": {"name": "/b/s.db", "sha256": sha},
+        "phase": phase,
+        "phases": [{"phase": "locked", "time": "2026-11-26T03:15:00.000Z"}],
+        "updated": "2026-11-26T03:16:00.000Z",
+    }
+
+
+def test_decide_new_when_nothing_is_held():
+    decision = J.decide({"a": None, "b": journal("rolled-back")}, HERE, alive=lambda h: True)
+    assert decision["mode"] == "new"
+
+
+def test_decide_refuses_while_the_holder_lives_and_says_who_what_and_since_when():
+    now = J.parse_iso("2026-11-26T03:18:30.000Z")
+    decision = J.decide(
+        {"a": journal("staged"), "b": journal("stopped")}, HERE, alive=lambda h: True, now=now
+    )
+    assert decision["mode"] == "refuse"
+    assert decision["msg"].startswith(
+        f"restore run {RUN} (controller ?@ctl pid 10, started 3 min 30 s ago; a staged,"
+        " b stopped) is still running"
+    )
+
+
+def test_decide_resumes_a_dead_run_of_this_controller_without_extra_input():
+    decision = J.decide({"a": journal(), "b": None}, HERE, alive=lambda h: False)
+    assert decision["mode"] == "resume" and decision["journal"]["run_id"] == RUN
+
+
+def test_decide_needs_the_run_id_to_take_over_from_elsewhere():
+    held = {"a": journal()}
+    refused = J.decide(held, HERE, alive=lambda h: None)
+    assert refused["mode"] == "refuse"
+    assert f"-e etcd_restore_takeover={RUN}" in refused["msg"]
+    assert J.decide(held, HERE, alive=lambda h: None, takeover=OTHER)["mode"] == "refuse"
+    assert J.decide(held, HERE, alive=lambda h: None, takeover=RUN)["mode"] == "resume"
+
+
+def test_decide_refuses_another_snapshot_while_a_run_is_held():
+    decision = J.decide({"a": journal()}, HERE, snapshot_sha256="b" * 64, alive=lambda h: False)
+    assert decision["mode"] == "refuse" and "-e etcd_restore_snapshot=/b/s.db" in decision["msg"]
+
+
+def test_decide_refuses_masters_held_by_two_runs():
+    decision = J.decide({"a": journal(), "b": journal(run_id=OTHER)}, HERE, alive=lambda h: False)
+    assert decision["mode"] == "refuse" and "different restore runs" in decision["msg"]
+
+
+def test_decide_done_when_every_master_finished_this_snapshot():
+    done = {"a": journal("done"), "b": journal("done")}
+    assert J.decide(done, HERE, snapshot_sha256="a" * 64)["mode"] == "done"
+    assert J.decide(done, HERE, snapshot_sha256="b" * 64)["mode"] == "new"
+    assert J.decide({**done, "c": None}, HERE, snapshot_sha256="a" * 64)["mode"] == "new"
+
+
+def test_holder_alive_checks_pid_and_start_time_on_the_same_machine_only():
+    here = J.controller_identity(os.getpid())
+    assert J.holder_alive(here, here) is True
+    assert J.holder_alive(dict(here, pid_start=here["pid_start"] + 1), here) is False
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert J.holder_alive(dict(here, pid=gone.pid), here) is False
+    assert J.holder_alive(dict(here, boot_id="other boot"), here) is None
+
+
+def test_failure_action_and_old_cluster():
+    masters = [
+        {"host": h, "preflight": {"etcd_running": r, "member_id": i, "cluster_id": "c1"}}
+        for h, r, i in (("a", True, "1"), ("b", True, "2"), ("c", False, None))
+    ]
+    old = J.old_cluster(masters)
+    assert old == {
+        "had_quorum": True,
+        "running": ["a", "b"],
+        "member_ids": {"a": "1", "b": "2"},
+        "cluster_id": "c1",
+    }
+    assert J.failure_action("auto", old) == "rollback"
+    assert J.failure_action("auto", dict(old, had_quorum=False)) == "keep"
+    assert J.failure_action("keep", old) == "keep"
+    with pytest.raises(J.JournalError, match="etcd_restore_on_failure='never'"):
+        J.failure_action("never", old)
