@@ -31,6 +31,7 @@ ARGUMENT_SPEC = {
     # the journaled run: given the snapshot, decide new / resume / done / refuse
     "snapshot": {"type": "dict"},
     "takeover": {"type": "str", "default": ""},
+    "allow_other_cluster": {"type": "bool", "default": False},
     "manifests_dir": {"type": "path", "default": "/etc/kubernetes/manifests"},
     "on_failure": {"type": "str", "default": "auto", "choices": list(J.FAILURE_POLICIES)},
 }
@@ -133,6 +134,7 @@ class ActionModule(ActionBase):
             token=args["token"],
             bump_revision=args["bump_revision"],
             random_hex=None if run is None else run["hex"],
+            allow_other_cluster=args["allow_other_cluster"],
         )
         # a host missing from the inventory has no facts: say that instead of "no facts"
         unknown = [host for host in args["hosts"] if host not in hostvars]

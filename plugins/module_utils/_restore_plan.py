@@ -95,13 +95,15 @@ def _bump_needs(version):
 
 
 def _snapshot_facts(metadata, problems, warnings):
-    """{'size', 'revision', 'total_key', 'etcd_version', 'members'} from the metadata."""
+    """{'size', 'revision', 'total_key', 'etcd_version', 'members', 'cluster_id'} from
+    the metadata."""
     facts = {
         "size": None,
         "revision": None,
         "total_key": None,
         "etcd_version": None,
         "members": None,
+        "cluster_id": None,
     }
     if metadata is None:
         warnings.append(
@@ -151,6 +153,8 @@ def _snapshot_facts(metadata, problems, warnings):
             "the snapshot metadata records no etcd.version: the masters' etcd is not checked"
             " against the snapshot's"
         )
+    if etcd.get("cluster_id"):
+        facts["cluster_id"] = str(etcd["cluster_id"])
     members = etcd.get("members")
     if isinstance(members, list):
         facts["members"] = [
@@ -422,6 +426,66 @@ def _check_duplicates(planned, problems):
             )
 
 
+def _live_members(masters):
+    """The member list the live cluster gives (from the first master whose etcd
+    answered), and its cluster id: (members or None, cluster_id or None)."""
+    for master in masters:
+        preflight = (master or {}).get("preflight") or {}
+        if isinstance(preflight.get("members"), list):
+            return preflight["members"], preflight.get("cluster_id")
+    return None, None
+
+
+def _check_identity(masters, snapshot, names, complete, allow_other, problems, warnings):
+    """The snapshot is this cluster's, the inventory names every voting member, and no
+    member is still a learner."""
+    other = warnings if allow_other else problems
+    allow = (
+        "" if allow_other else " (set etcd_restore_allow_other_cluster=true to restore it anyway)"
+    )
+    if snapshot["members"] is not None and complete and names and not problems:
+        if sorted(snapshot["members"]) != sorted(names):
+            other.append(
+                f"the snapshot was taken from members {', '.join(snapshot['members']) or 'none'}"
+                f" but the plan restores {', '.join(names)}: check that it is this cluster's"
+                f" backup{allow}"
+            )
+    live, cluster_id = _live_members(masters)
+    if live is None:
+        return
+    restored_by_us = any(
+        ((m or {}).get("preflight") or {}).get("journal", {})
+        and (((m or {}).get("preflight") or {}).get("journal") or {}).get("phase") == "done"
+        for m in masters
+    )
+    if snapshot["cluster_id"] and cluster_id and snapshot["cluster_id"] != cluster_id:
+        text = (
+            f"the snapshot comes from etcd cluster {snapshot['cluster_id']} but the live"
+            f" cluster is {cluster_id}"
+        )
+        if restored_by_us:
+            warnings.append(f"{text}: the live cluster was made by an earlier restore")
+        else:
+            other.append(f"{text}: check that it is this cluster's backup{allow}")
+    learners = [m.get("name") or m.get("id") for m in live if m.get("is_learner")]
+    if learners:
+        problems.append(
+            f"{_joined(learners)}: still a learner in the live cluster (a member kubeadm is"
+            " still joining); a learner does not vote and must not be restored as a voting"
+            " member. Promote it (etcdctl member promote <id>) or remove it (etcdctl member"
+            " remove <id>) first, then plan again"
+        )
+    voting = [m.get("name") for m in live if not m.get("is_learner") and m.get("name")]
+    left_out = [name for name in voting if name not in names]
+    if left_out:
+        problems.append(
+            f"the live cluster has voting member{'s' if len(left_out) > 1 else ''}"
+            f" {_joined(left_out)}, which the inventory leaves out: a restore without"
+            " it would drop it from the cluster. Add its master to the masters group (or remove"
+            " the member from the cluster first)"
+        )
+
+
 def _stop_order(hosts, leaders):
     """Followers in inventory order, then the leader; inventory order when unknown."""
     leading = [host for host, leads in zip(hosts, leaders, strict=True) if leads is True]
@@ -475,6 +539,7 @@ def build_plan(
     token=None,
     bump_revision=DEFAULT_BUMP_REVISION,
     random_hex=None,
+    allow_other_cluster=False,
 ):
     """The restore plan for all masters, or the problems that forbid the restore.
 
@@ -486,6 +551,8 @@ def build_plan(
     ``token``: the --initial-cluster-token; default ``kubedr-restore-<stamp>-<6 hex>``.
     ``bump_revision``: N for --bump-revision N --mark-compacted, 0 or None for none.
     ``random_hex``: the token's 6 hex digits, or a function returning them (tests).
+    ``allow_other_cluster``: restore a snapshot whose members or cluster id differ from
+    the live cluster's (a warning instead of a refusal).
 
     Returns {'ok', 'problems', 'warnings', 'plan'}: ``plan`` is None unless ok, else
     {'stamp', 'token', 'initial_cluster', 'bump_revision', 'members', 'stop_order',
@@ -540,13 +607,9 @@ def build_plan(
             f" ({(count - 1) // 2} of them): an odd number of masters is the usual layout"
         )
     names = [item["entry"]["name"] for item in planned]
-    if snapshot["members"] is not None and len(planned) == count:
-        if sorted(snapshot["members"]) != sorted(names):
-            warnings.append(
-                f"the snapshot was taken from members {', '.join(snapshot['members']) or 'none'}"
-                f" but the plan restores {', '.join(names)}: check that it is this cluster's"
-                " backup"
-            )
+    _check_identity(
+        masters, snapshot, names, len(planned) == count, allow_other_cluster, problems, warnings
+    )
     versions = sorted({e["etcd_version"] for e in (i["entry"] for i in planned)} - {None})
     if len(versions) > 1:
         warnings.append(

@@ -35,7 +35,11 @@ options:
   snapshot_dir:
     description: Directory the restore copies the snapshot to; its free space is reported.
     type: path
-    default: /var/tmp/kubedr-etcd-restore
+    default: /var/lib/kubedr-etcd/restore
+  state_dir:
+    description: Directory of the restore journal (see M(kubedr.etcd.etcd_restore_journal)).
+    type: path
+    default: /var/lib/kubedr-etcd/restore
   status_timeout:
     description: Seconds to wait for the local etcd's status (leader, revision).
     type: int
@@ -110,129 +114,34 @@ ansible_facts:
             - The newest restore by this collection found in the data directory (stamp, sha256
               and path of the snapshot, time); null when there is none.
           type: dict
+        member_id:
+          description: The local member's id (hex); null when etcd did not answer.
+          type: str
+        cluster_id:
+          description: The cluster id the local etcd reports; null when it did not answer.
+          type: str
+        members:
+          description:
+            - The live cluster's members as the local etcd lists them (name, id, peer_urls,
+              is_learner, started); null when it did not answer.
+          type: list
+          elements: dict
+        snapshot_dir:
+          description: O(snapshot_dir).
+          type: str
         snapshot_dir_free:
           description: Free bytes where the snapshot will be copied (O(snapshot_dir)).
           type: int
+        journal:
+          description:
+            - The restore journal on this master (C(<state_dir>/journal.json)), null when
+              there is none, or C({error}) when it cannot be read.
+          type: dict
 """
-
-import ipaddress  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import socket  # noqa: E402
-import ssl  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (  # noqa: E402
-    EtcdctlError,
-    client_env,
-    endpoint_status_argv,
-    parse_endpoint_status,
-    run,
-)
-
-
-def local_addresses(candidates):
-    """The candidates that are addresses of this host (a socket can bind to them)."""
-    found = []
-    for text in candidates:
-        try:
-            ip = ipaddress.ip_address(str(text).strip("[]"))
-        except ValueError:
-            continue  # a name, not an address
-        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((str(ip), 0))
-            except OSError:
-                continue
-        if str(ip) not in found:
-            found.append(str(ip))
-    return found
-
-
-def certificate_ips(path):
-    """IP addresses in a PEM certificate's subjectAltName ([] when it cannot be read)."""
-    if not path or not os.path.isfile(path):
-        return []
-    try:
-        decoded = ssl._ssl._test_decode_cert(path)  # stdlib, no third-party X.509 parser
-    except (AttributeError, ssl.SSLError, OSError):
-        return []
-    ips = []
-    for kind, value in decoded.get("subjectAltName", ()):
-        if kind == "IP Address":
-            try:
-                ips.append(str(ipaddress.ip_address(value.strip())))
-            except ValueError:
-                continue
-    return ips
-
-
-def is_mount_point(path):
-    """Whether path is a mount point, bind mounts included (os.path.ismount misses those)."""
-    target = os.path.realpath(path)
-    try:
-        with open("/proc/self/mountinfo") as handle:
-            for line in handle:
-                point = line.split()[4]
-                point = point.encode().decode("unicode_escape")  # \040 for a space, ...
-                if point == target:
-                    return True
-    except OSError:
-        return os.path.ismount(path)
-    return False
-
-
-def last_restore(data_dir):
-    """The newest restore marker in the data dir ({stamp, sha256, snapshot}), or None."""
-    try:
-        names = sorted(n for n in os.listdir(data_dir) if n.startswith(".kubedr-restored-"))
-    except OSError:
-        return None
-    for name in reversed(names):
-        if name.endswith(".rolled-back"):
-            continue
-        try:
-            with open(os.path.join(data_dir, name)) as handle:
-                record = json.load(handle)
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict):
-            return {k: record.get(k) for k in ("stamp", "sha256", "snapshot", "time")}
-    return None
-
-
-def free_space(path):
-    probe = path
-    while probe and not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    st = os.statvfs(probe or "/")
-    return st.f_bavail * st.f_frsize
-
-
-def local_status(member, tools, timeout):
-    """(running, is_leader, revision) of this master's own etcd."""
-    etcdctl = (tools or {}).get("etcdctl")
-    tls = member.get("tls") or {}
-    urls = member.get("advertise_client_urls") or []
-    if not etcdctl or not urls:
-        return False, None, None
-    env = client_env(
-        urls[:1],
-        tls.get("trusted_ca_file"),
-        tls.get("healthcheck_client_cert_file") or tls.get("peer_cert_file"),
-        tls.get("healthcheck_client_key_file") or tls.get("peer_key_file"),
-        command_timeout=f"{timeout}s",
-    )
-    try:
-        rc, out, _ = run(endpoint_status_argv(etcdctl), env=env, timeout=timeout + 5)
-        status = parse_endpoint_status(out)[0] if rc == 0 else None
-    except (EtcdctlError, IndexError):
-        status = None
-    if not status:
-        return False, None, None
-    return True, bool(status["is_leader"]), status["revision"]
+from ansible_collections.kubedr.etcd.plugins.module_utils._preflight import gather  # noqa: E402
 
 
 def main():
@@ -241,29 +150,21 @@ def main():
             "member": {"type": "dict", "required": True},
             "tools": {"type": "dict", "required": True},
             "addresses": {"type": "list", "elements": "str", "default": []},
-            "snapshot_dir": {"type": "path", "default": "/var/tmp/kubedr-etcd-restore"},
+            "snapshot_dir": {"type": "path", "default": "/var/lib/kubedr-etcd/restore"},
+            "state_dir": {"type": "path", "default": "/var/lib/kubedr-etcd/restore"},
             "status_timeout": {"type": "int", "default": 10},
         },
         supports_check_mode=True,
     )
-    member, tools = module.params["member"], module.params["tools"]
-    tls = member.get("tls") or {}
-    data_dir = member.get("data_dir") or "/var/lib/etcd"
-    running, leader, revision = local_status(member, tools, module.params["status_timeout"])
-    facts = {
-        "hostname": socket.gethostname(),
-        "addresses": local_addresses(module.params["addresses"]),
-        "peer_cert_ips": certificate_ips(tls.get("peer_cert_file")),
-        "server_cert_ips": certificate_ips(tls.get("cert_file")),
-        "data_dir": data_dir,
-        "data_dir_free": free_space(data_dir),
-        "data_dir_is_mount": is_mount_point(data_dir),
-        "etcd_running": running,
-        "is_leader": leader,
-        "revision": revision,
-        "last_restore": last_restore(data_dir),
-        "snapshot_dir_free": free_space(module.params["snapshot_dir"]),
-    }
+    p = module.params
+    facts = gather(
+        p["member"],
+        p["tools"],
+        p["addresses"],
+        p["snapshot_dir"],
+        p["state_dir"],
+        p["status_timeout"],
+    )
     module.exit_json(changed=False, ansible_facts={"kubedr_etcd_preflight": facts})
 
 

@@ -564,13 +564,55 @@ def test_fqdn_hostname_matches_member_name():
     assert plan_of(masters)["warnings"] == []
 
 
-def test_snapshot_member_names_differ_warns():
-    result = plan_of(three(), metadata(names=("etcd-a", "etcd-b", "etcd-c")))
+def test_snapshot_of_other_members_is_refused_unless_allowed():
+    other = metadata(names=("etcd-a", "etcd-b", "etcd-c"))
+    assert only_problem(three(), other) == (
+        "the snapshot was taken from members etcd-a, etcd-b, etcd-c but the plan restores"
+        " master-1, master-2, master-3: check that it is this cluster's backup (set"
+        " etcd_restore_allow_other_cluster=true to restore it anyway)"
+    )
+    result = build_plan(three(), other, stamp=STAMP, random_hex="abc123", allow_other_cluster=True)
     assert result["ok"]
     assert result["warnings"] == [
         "the snapshot was taken from members etcd-a, etcd-b, etcd-c but the plan restores"
         " master-1, master-2, master-3: check that it is this cluster's backup"
     ]
+
+
+def live(masters, members, cluster_id="a1b2c3d4e5f60718"):
+    for m in masters:
+        m["preflight"].update(members=members, cluster_id=cluster_id)
+    return masters
+
+
+def voting(*names):
+    return [{"name": n, "id": str(i), "is_learner": False} for i, n in enumerate(names)]
+
+
+def test_a_voting_member_the_inventory_leaves_out_is_refused():
+    masters = live(three(), voting("master-1", "master-2", "master-3", "master-4"))
+    assert only_problem(masters).startswith(
+        "the live cluster has voting member master-4, which the inventory leaves out"
+    )
+
+
+def test_a_learner_is_refused():
+    members = voting("master-1", "master-2") + [{"name": "master-3", "id": "9", "is_learner": True}]
+    assert only_problem(live(three(), members)).startswith(
+        "master-3: still a learner in the live cluster"
+    )
+
+
+def test_a_snapshot_of_another_cluster_id_is_refused_unless_a_restore_made_the_live_one():
+    masters = live(three(), voting("master-1", "master-2", "master-3"), cluster_id="1111")
+    record = metadata()
+    record["etcd"]["cluster_id"] = "2222"
+    assert only_problem(masters, record).startswith(
+        "the snapshot comes from etcd cluster 2222 but the live cluster is 1111: check"
+    )
+    masters[0]["preflight"]["journal"] = {"phase": "done"}
+    result = plan_of(masters, record)
+    assert result["ok"] and "made by an earlier restore" in result["warnings"][0]
 
 
 def test_snapshot_member_order_does_not_matter():
