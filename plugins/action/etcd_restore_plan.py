@@ -32,6 +32,9 @@ ARGUMENT_SPEC = {
     "snapshot": {"type": "dict"},
     "takeover": {"type": "str", "default": ""},
     "allow_other_cluster": {"type": "bool", "default": False},
+    "force": {"type": "bool", "default": False},
+    # rollback: only find the run that holds the masters (restore-rollback.yml)
+    "purpose": {"type": "str", "default": "restore", "choices": ["restore", "rollback"]},
     "manifests_dir": {"type": "path", "default": "/etc/kubernetes/manifests"},
     "on_failure": {"type": "str", "default": "auto", "choices": list(J.FAILURE_POLICIES)},
 }
@@ -105,6 +108,8 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars") or {}
         masters = masters_from_hostvars(args["hosts"], hostvars)
         run = None
+        if args["purpose"] == "rollback":
+            return self._rollback(result, args, masters, task_vars)
         if args["snapshot"] is not None:
             run = self._decide(args, masters, task_vars)
             if run["mode"] == "refuse":
@@ -173,6 +178,32 @@ class ActionModule(ActionBase):
             result.update(mode="new", msg=run["msg"], run=header, journals=run["journals"])
         return result
 
+    def _rollback(self, result, args, masters, task_vars):
+        run = self._decide(dict(args, snapshot={}), masters, task_vars)
+        if run["mode"] == "refuse":
+            result.update(
+                failed=True, changed=False, msg=run["msg"], mode="refuse", journals=run["journals"]
+            )
+        elif run["mode"] == "resume":
+            result.update(
+                changed=False,
+                mode="rollback",
+                msg=run["msg"].replace("resuming", "rolling back"),
+                plan=run["header"]["plan"],
+                run=run["header"],
+                journals=run["journals"],
+            )
+        else:
+            result.update(
+                changed=False,
+                mode="nothing",
+                run=None,
+                plan=None,
+                journals=run["journals"],
+                msg="no unfinished restore run holds any master: nothing to roll back",
+            )
+        return result
+
     def _decide(self, args, masters, task_vars):
         """new / resume / done / refuse, from the journals the pre-flight read."""
         journals = {m["host"]: (m.get("preflight") or {}).get("journal") for m in masters}
@@ -187,6 +218,12 @@ class ActionModule(ActionBase):
             snapshot_sha256=(args["snapshot"] or {}).get("sha256"),
             takeover=args["takeover"] or None,
         )
+        if decision["mode"] == "done" and args["force"]:
+            decision = {
+                "mode": "new",
+                "journal": None,
+                "msg": f"{decision['msg']}; restoring again (force)",
+            }
         shown = {host: J.summary(j) for host, j in journals.items()}
         run = {"mode": decision["mode"], "msg": decision["msg"], "journals": shown}
         if decision["mode"] in ("resume", "done"):

@@ -95,10 +95,16 @@ def _record(state_dir, run_id, phase, **kwargs):
         ) from None
 
 
+def copy_dir(state_dir, journal):
+    """The run's own directory for its copy of the snapshot on this master (root only):
+    ``<snapshot_dir>/<run id>``, the snapshot dir defaulting to the state dir."""
+    return J.run_dir(journal.get("snapshot_dir") or state_dir, journal["run_id"])
+
+
 def snapshot_copy(state_dir, journal):
     """Where the run's copy of the snapshot lies on this master."""
     name = os.path.basename((journal.get("snapshot") or {}).get("name") or "snapshot.db")
-    return os.path.join(J.run_dir(state_dir, journal["run_id"]), name)
+    return os.path.join(copy_dir(state_dir, journal), name)
 
 
 def _names(journal):
@@ -130,7 +136,9 @@ def lock(state_dir, header, check_mode=False, timeout=600):
             return {"changed": True, "journal": header, "msg": "would lock this master"}
         with J.step_lock(state_dir, timeout):
             changed, journal = J.begin(state_dir, header)
-            os.makedirs(J.run_dir(state_dir, journal["run_id"]), mode=0o700, exist_ok=True)
+            if journal.get("snapshot_dir"):
+                J.ensure_state_dir(journal["snapshot_dir"])
+            os.makedirs(copy_dir(state_dir, journal), mode=0o700, exist_ok=True)
     except (J.JournalError, OSError) as exc:
         raise CutoverError(
             getattr(exc, "msg", None) or f"cannot lock: {exc}",
@@ -181,6 +189,7 @@ def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=F
             f" {J.phase_time(journal, _REACHES[name])})",
         }
     names = _names(journal)
+    began = J.now_iso()
     context = J.step_lock(state_dir, timeout=restore_timeout) if not check_mode else _nothing()
     try:
         with context:
@@ -195,7 +204,7 @@ def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=F
         if name == "swap":
             extra = {"moved_aside": detail.get("moved_aside")}
         journal_before = J.reached(journal, _REACHES[name])
-        _record(state_dir, run_id, _REACHES[name], details=extra)
+        _record(state_dir, run_id, _REACHES[name], details=extra, started=began)
         changed = changed or not journal_before
     return {
         "changed": changed,
@@ -277,13 +286,14 @@ def finish(state_dir, run_id, phase, outcome=None, details=None, check_mode=Fals
     journal = _record(state_dir, run_id, phase, outcome=outcome, details=details)
     removed = False
     if phase == "done":
-        copy_dir = J.run_dir(state_dir, run_id)
-        if os.path.isdir(copy_dir):
-            shutil.rmtree(copy_dir)
+        own = copy_dir(state_dir, journal)
+        if os.path.isdir(own):
+            shutil.rmtree(own)
             removed = True
     return {
         "changed": True,
         "journal": J.summary(journal),
+        "record": journal,
         "removed_copy": removed,
         "msg": f"recorded {phase}",
     }
@@ -350,9 +360,9 @@ def rollback(state_dir, run_id, timeout=180, start=True, check_mode=False):
                     wait_ports=[PEER_PORT],
                     timeout=timeout,
                 )["waited"]
-            copy_dir = J.run_dir(state_dir, run_id)
-            if os.path.isdir(copy_dir):
-                shutil.rmtree(copy_dir)
+            own = copy_dir(state_dir, journal)
+            if os.path.isdir(own):
+                shutil.rmtree(own)
             _record(
                 state_dir,
                 run_id,

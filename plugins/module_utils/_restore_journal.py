@@ -273,9 +273,9 @@ def begin(state_dir, header, when=None):
     return True, journal
 
 
-def record(state_dir, run_id, phase, details=None, outcome=None, when=None):
-    """Record that this master reached ``phase`` (once), with optional details merged in.
-    Returns (changed, journal)."""
+def record(state_dir, run_id, phase, details=None, outcome=None, when=None, started=None):
+    """Record that this master reached ``phase`` (once), with optional details merged in
+    and the time the step that reached it ``started``. Returns (changed, journal)."""
     if phase not in PHASES + ROLLBACK_PHASES:
         raise JournalError(f"phase {phase!r} is not one of {', '.join(PHASES + ROLLBACK_PHASES)}")
     journal = read(state_dir)
@@ -285,7 +285,10 @@ def record(state_dir, run_id, phase, details=None, outcome=None, when=None):
     _check_owner(journal, run_id, path)
     changed = False
     if not reached(journal, phase):
-        journal.setdefault("phases", []).append({"phase": phase, "time": now_iso(when)})
+        entry = {"phase": phase, "time": now_iso(when)}
+        if started:
+            entry["started"] = started
+        journal.setdefault("phases", []).append(entry)
         journal["phase"] = phase
         changed = True
     elif journal.get("phase") != phase and phase in TERMINAL:

@@ -18,7 +18,8 @@ from tests.integration.conftest import task_results
 from tests.support.age_keys import make_age_key
 
 RESTORE = "playbooks/restore-ha.yml"
-SNAPSHOT_DIR = "/var/tmp/kubedr-etcd-restore"
+STATE_DIR = "/var/lib/kubedr-etcd/restore"
+SNAPSHOT_DIR = STATE_DIR
 
 
 class Backup:
@@ -100,10 +101,11 @@ def test_restore_ha_brings_every_key_and_value_back(lab, tmp_path):
 
     # A new cluster (fresh token, new member IDs) with the old names and addresses.
     assert member_ids(lab) != ids_before
+    assert report["outcome"] == "restored"
     assert sorted(report["verification"]["members"]) == sorted(lab.names)
-    assert report["verification"]["apiservers_ready"] == [200] * len(lab.masters)
+    assert report["apiservers"] == {m.name: 200 for m in lab.masters}
     assert len(set(report["verification"]["hashkv"].values())) == 1
-    assert report["plan"]["token"].startswith("kubedr-restore-")
+    assert report["plan"]["token"] == f"kubedr-restore-{report['run_id']}"
     assert report["plan"]["stop_order"][-1] in lab.names
     if lab.etcd_version == "3.5":  # etcdutl 3.5.16 bumps; etcdctl 3.4.23 cannot
         assert report["plan"]["bump_revision"] == 1000000000
@@ -111,32 +113,39 @@ def test_restore_ha_brings_every_key_and_value_back(lab, tmp_path):
     else:
         assert report["plan"]["bump_revision"] is None
         assert after["revision"] == backup.digest["revision"]
+    # the downtime, from the journals' timestamps: first stop to every apiserver ready
+    assert 0 < report["downtime"]["seconds"] < 120
     stamp = report["stamp"]
     for m in lab.masters:
         part = report["masters"][m.name]
-        assert part["manifests_moved_to"] == f"/etc/kubernetes/manifests.kubedr-{stamp}"
+        assert [p["phase"] for p in part["phases"]] == [
+            "locked",
+            "staged",
+            "stopped",
+            "swapped",
+            "started",
+            "verified",
+            "done",
+        ]
         listing = lab.sh(m.name, "ls -A /var/lib/etcd /etc/kubernetes").stdout
-        assert "manifests\n" in listing
+        assert "manifests\n" in listing and ".kubedr-restore-" not in listing
         # What the disaster left in the data dir is moved aside, never deleted (a member
         # whose etcd never came back after the wipe may have had nothing left to move).
         if part["data_moved_aside"] is not None:
             assert part["data_moved_aside"] == f"/var/lib/etcd/member.kubedr-{stamp}"
             assert f"member.kubedr-{stamp}" in listing
-    assert [p["phase"] for p in report["phases"]] == [
-        "preflight",
-        "distribute",
-        "stop",
-        "restore",
-        "start",
-        "verify",
-        "end",
-    ]
+        # the journal stays, the lock is released, the snapshot copy is gone
+        journal = json.loads(lab.sh(m.name, f"cat {STATE_DIR}/journal.json").stdout)
+        assert journal["phase"] == "done" and journal["outcome"] == "restored"
+        assert lab.sh(m.name, f"ls -A {STATE_DIR}").stdout.split() == [".flock", "journal.json"]
 
-    # A second run of the same snapshot changes nothing.
+    # A second run of the same snapshot verifies, read-only, and changes nothing.
     restored_ids = member_ids(lab)
     rc, again, err = lab.ansible_playbook(RESTORE, *backup.args())
     assert rc == 0, err
     assert all(s["changed"] == 0 for s in again["stats"].values()), again["stats"]
+    said = task_results(again, "Say that there is nothing to do")["docker8"]["msg"]
+    assert f"restored from this snapshot by run {report['run_id']}" in said
     assert member_ids(lab) == restored_ids
     assert lab.digest()["sha256"] == after["sha256"]
 

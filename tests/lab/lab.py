@@ -60,6 +60,7 @@ REQUIRED_COMMANDS = ["ip", "unshare", "nsenter", "mount", "ssh", "ssh-keygen", "
 HOST_BINDS = [  # per-host directory name -> path inside the master
     ("etc-kubernetes", "/etc/kubernetes"),
     ("var-lib-etcd", "/var/lib/etcd"),
+    ("var-lib-kubedr-etcd", "/var/lib/kubedr-etcd"),  # restore journals, snapshot copies
     ("tmp", "/tmp"),
     ("var-tmp", "/var/tmp"),
     ("var-backups", "/var/backups"),
