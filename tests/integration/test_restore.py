@@ -18,6 +18,7 @@ from tests.integration.conftest import task_results
 from tests.support.age_keys import make_age_key
 
 RESTORE = "playbooks/restore-ha.yml"
+ROLLBACK = "playbooks/restore-rollback.yml"
 STATE_DIR = "/var/lib/kubedr-etcd/restore"
 SNAPSHOT_DIR = STATE_DIR
 
@@ -292,7 +293,7 @@ def test_not_enough_disk_is_refused(on_34_only, tmp_path):
         lab.sh(
             "docker9", f"umount {SNAPSHOT_DIR}" + ("" if existed else f" && rmdir {SNAPSHOT_DIR}")
         )
-    assert f"docker9: {SNAPSHOT_DIR} has 1.0 MiB free" in out
+    assert f"docker9: {SNAPSHOT_DIR} has 1 MiB free but the copy of the" in out, out[-3000:]
     assert state(lab) == before
 
 
@@ -312,25 +313,30 @@ def test_a_missing_restore_tool_is_refused(lab, tmp_path):
     assert state(lab) == before
 
 
-# -- failures after the point of no return: nothing lost, rollback printed -------------
+# -- failures after the point of no return: rolled back by the run itself ------------------
 
 
-def rollback_commands(data):
-    """The per-master commands the failed run printed."""
-    results = task_results(
-        data, "The restore failed - nothing was deleted; this is how to roll back"
+def failure_message(data):
+    results = task_results(data, "Stop the run, saying what happened and what to do next")
+    return next(iter(results.values()))["msg"]
+
+
+def old_cluster_back(lab, ids, digest):
+    lab.wait(
+        "cluster healthy",
+        lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster", check=False).returncode == 0,
+        120,
     )
-    msg = next(iter(results.values()))["msg"]
-    assert "put its old etcd data back" in msg["rollback"]
-    return msg["rollback_commands_per_master"]
+    assert member_ids(lab) == ids
+    assert lab.digest()["sha256"] == digest
+    for m in lab.masters:
+        listing = lab.sh(m.name, "ls -A /var/lib/etcd /etc/kubernetes").stdout
+        assert "manifests\n" in listing and ".kubedr-restore-" not in listing
+        journal = json.loads(lab.sh(m.name, f"cat {STATE_DIR}/journal.json").stdout)
+        assert journal["phase"] == "rolled-back", journal["phase"]
 
 
-def run_rollback(lab, commands):
-    for host, lines in commands.items():
-        lab.sh(host, " && ".join(f"( {line} )" for line in lines))
-
-
-def test_etcd_that_will_not_stop_stops_the_run(on_34_only, tmp_path):
+def test_etcd_that_will_not_stop_is_rolled_back_by_the_run(on_34_only, tmp_path):
     lab = on_34_only
     backup = Backup(lab, tmp_path)
     ids = member_ids(lab)
@@ -344,28 +350,21 @@ def test_etcd_that_will_not_stop_stops_the_run(on_34_only, tmp_path):
             RESTORE, *backup.args("-e", "etcd_restore_stop_timeout=5")
         )
         assert rc != 0
-        stopped = task_results(
-            data, "Stop the static pods (manifests moved aside), followers first"
-        )
+        stopped = task_results(data, "Stop the static pods, followers first")
         failures = [r for r in next(iter(stopped.values()))["results"] if r.get("failed")]
         assert [r["item"] for r in failures] == ["docker9"]
         assert f"pid {pid}" in failures[0]["msg"] or pid in failures[0]["msg"], failures[0]["msg"]
-        commands = rollback_commands(data)
+        said = failure_message(data)
     finally:
         lab.sh("docker9", f"kill {pid}; rm -f /run/etcd", check=False)
-    # No member data was touched: the restore phase was never reached.
+    assert "Every master was rolled back" in said and "The old cluster verified" in said, said
+    assert "the same member ids as before" in said, said
+    # No member data was touched: the swap was never reached.
     assert {m.name: lab.sh(m.name, "ls -A /var/lib/etcd").stdout for m in lab.masters} == data_dirs
-    run_rollback(lab, commands)
-    lab.wait(
-        "cluster healthy",
-        lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster", check=False).returncode == 0,
-        90,
-    )
-    assert member_ids(lab) == ids
-    assert lab.digest()["sha256"] == backup.digest["sha256"]
+    old_cluster_back(lab, ids, backup.digest["sha256"])
 
 
-def test_etcd_that_does_not_start_keeps_old_data_and_rolls_back(labs, lab, tmp_path):
+def test_etcd_that_does_not_start_is_rolled_back_to_the_old_data(labs, lab, tmp_path):
     if lab.etcd_version != "3.5":
         pytest.skip("run on the 3.5 lab (the 3.4 lab covers the stop failure)")
     backup = Backup(lab, tmp_path)
@@ -376,22 +375,24 @@ def test_etcd_that_does_not_start_keeps_old_data_and_rolls_back(labs, lab, tmp_p
     shutil.copy(pki / "healthcheck-client.key", pki / "peer.key")
     try:
         rc, data, _ = lab.ansible_playbook(
-            RESTORE, *backup.args("-e", "etcd_restore_start_timeout=30")
+            RESTORE,
+            *backup.args(
+                "-e", "etcd_restore_start_timeout=30", "-e", "etcd_restore_on_failure=keep"
+            ),
         )
         assert rc != 0
-        commands = rollback_commands(data)
-        for m in lab.masters:  # the old data is kept on every master
+        said = failure_message(data)
+        assert "Nothing was rolled back (etcd_restore_on_failure=keep)" in said, said
+        for m in lab.masters:  # the old data is kept on every master, the journal holds it
             assert "member.kubedr-" in lab.sh(m.name, "ls -A /var/lib/etcd").stdout
     finally:
         (pki / "peer.key").write_bytes(good)
-    run_rollback(lab, commands)
-    lab.wait(
-        "cluster healthy",
-        lambda: lab.cli("etcdctl", "endpoint", "health", "--cluster", check=False).returncode == 0,
-        120,
-    )
-    assert member_ids(lab) == ids
-    assert lab.digest()["sha256"] == backup.digest["sha256"]
+    # Kept: the rollback playbook puts every master back from the journals.
+    rc, data, err = lab.ansible_playbook(ROLLBACK, "-e", "etcd_restore_confirm=true")
+    assert rc == 0, f"{err}\n{json.dumps(data)[-3000:]}"
+    old_cluster_back(lab, ids, backup.digest["sha256"])
+    for m in lab.masters:
+        assert "member.failed-" in lab.sh(m.name, "ls -A /var/lib/etcd").stdout
     labs.forget()  # the lab went through a lot: the next test gets a fresh one
 
 

@@ -597,7 +597,7 @@ def test_a_voting_member_the_inventory_leaves_out_is_refused():
 
 
 def test_a_learner_is_refused():
-    members = voting("master-1", "master-2") + [{"name": "master-3", "id": "9", "is_learner": True}]
+    members = [*voting("master-1", "master-2"), {"name": "master-3", "id": "9", "is_learner": True}]
     assert only_problem(live(three(), members)).startswith(
         "master-3: still a learner in the live cluster"
     )
