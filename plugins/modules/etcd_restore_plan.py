@@ -12,7 +12,7 @@ module: etcd_restore_plan
 short_description: Plan the restore of every etcd member of a multi-master control plane
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Computes, once and on the controller, the plan that every master follows to restore the
     same etcd snapshot - each member with its own name and peer URLs, one C(--initial-cluster)
@@ -94,6 +94,10 @@ seealso:
   - name: etcd disaster recovery
     description: Restoring an etcd cluster from a snapshot.
     link: https://etcd.io/docs/v3.5/op-guide/recovery/
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
+  - kubedr.etcd.attributes.action
 """
 
 EXAMPLES = r"""
