@@ -12,7 +12,7 @@ LAB      := $(BIN)/python -m tests.lab
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps venv lint unit integration test demo lab-up lab-down lab-status build clean
+.PHONY: help deps venv lint sanity unit integration test demo lab-up lab-down lab-status build clean
 
 help:
 	@echo "make demo         bring up the lab, seed it, run the collection against it"
@@ -20,6 +20,8 @@ help:
 	@echo "make lab-up       lab of MASTERS=$(MASTERS) masters on etcd ETCD_VERSION=$(ETCD_VERSION)"
 	@echo "make lab-down     remove everything the lab made"
 	@echo "make lab-status   masters, pods and etcd health"
+	@echo "make lint         ruff, ansible-lint and ansible-test sanity"
+	@echo "make sanity       ansible-test sanity only"
 	@echo "make build        build the collection tarball"
 
 deps:
@@ -37,6 +39,12 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/ansible-lint --offline -q
+	$(MAKE) --no-print-directory sanity
+
+# ansible-test sanity on a copy of the tree (see .ci/sanity: the copy, and the
+# stand-in for the get-pip download ansible-test would otherwise need).
+sanity: venv
+	KUBEDR_VENV_BIN=$(CURDIR)/$(BIN) bash .ci/sanity
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
