@@ -12,7 +12,7 @@ LAB      := $(BIN)/python -m tests.lab
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps venv lint sanity importer unit integration test demo lab-up lab-down lab-status build clean
+.PHONY: help deps venv lint sanity importer changelog unit integration test demo lab-up lab-down lab-status build clean
 
 help:
 	@echo "make demo         bring up the lab, seed it, run the collection against it"
@@ -24,6 +24,7 @@ help:
 	@echo "make sanity       ansible-test sanity only"
 	@echo "make importer     build the tarball and check it with the Galaxy importer"
 	@echo "make build        build the collection tarball"
+	@echo "make changelog    CHANGELOG.rst from changelogs/ (antsibull-changelog)"
 
 deps:
 	@bash tests/lab/install-deps.sh
@@ -83,6 +84,13 @@ $(IMPORTER)/.installed: requirements-importer.txt
 
 importer: build $(IMPORTER)/.installed
 	bash .ci/importer build/kubedr-etcd-$$($(BIN)/python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])').tar.gz
+
+# CHANGELOG.rst is generated: add a fragment under changelogs/fragments/, and at a
+# release run `antsibull-changelog release --version X.Y.Z` (which runs ansible-doc
+# on the collection, found through ansible.cfg).
+changelog: venv
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog generate
 
 clean: lab-down
 	rm -rf build .pytest_cache .ruff_cache $(IMPORTER)
