@@ -12,7 +12,7 @@ LAB      := $(BIN)/python -m tests.lab
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps venv lint unit integration test demo lab-up lab-down lab-status build clean
+.PHONY: help deps venv lint sanity importer changelog unit integration test demo lab-up lab-down lab-status build clean
 
 help:
 	@echo "make demo         bring up the lab, seed it, run the collection against it"
@@ -20,7 +20,11 @@ help:
 	@echo "make lab-up       lab of MASTERS=$(MASTERS) masters on etcd ETCD_VERSION=$(ETCD_VERSION)"
 	@echo "make lab-down     remove everything the lab made"
 	@echo "make lab-status   masters, pods and etcd health"
+	@echo "make lint         ruff, ansible-lint and ansible-test sanity"
+	@echo "make sanity       ansible-test sanity only"
+	@echo "make importer     build the tarball and check it with the Galaxy importer"
 	@echo "make build        build the collection tarball"
+	@echo "make changelog    CHANGELOG.rst from changelogs/ (antsibull-changelog)"
 
 deps:
 	@bash tests/lab/install-deps.sh
@@ -37,6 +41,13 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/ansible-lint --offline -q
+	$(MAKE) --no-print-directory sanity
+	$(MAKE) --no-print-directory importer
+
+# ansible-test sanity on a copy of the tree (see .ci/sanity: the copy, and the
+# stand-in for the get-pip download ansible-test would otherwise need).
+sanity: venv
+	KUBEDR_VENV_BIN=$(CURDIR)/$(BIN) bash .ci/sanity
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -62,5 +73,24 @@ demo: deps venv
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
 
+# The Galaxy importer, in a virtualenv of its own (requirements-importer.txt), on
+# the tarball `make build` writes; it fails on anything Galaxy would refuse.
+IMPORTER := .venv-importer
+$(IMPORTER)/.installed: requirements-importer.txt
+	test -x $(IMPORTER)/bin/python || $(PYTHON) -m venv $(IMPORTER)
+	$(IMPORTER)/bin/pip install -q --upgrade pip
+	$(IMPORTER)/bin/pip install -q -r requirements-importer.txt
+	touch $@
+
+importer: build $(IMPORTER)/.installed
+	bash .ci/importer build/kubedr-etcd-$$($(BIN)/python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])').tar.gz
+
+# CHANGELOG.rst is generated: add a fragment under changelogs/fragments/, and at a
+# release run `antsibull-changelog release --version X.Y.Z` (which runs ansible-doc
+# on the collection, found through ansible.cfg).
+changelog: venv
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog generate
+
 clean: lab-down
-	rm -rf build .pytest_cache .ruff_cache
+	rm -rf build .pytest_cache .ruff_cache $(IMPORTER)

@@ -72,7 +72,7 @@ def bare_age(snapshot, recipient):
     alone, rss = timed(["age", "-r", recipient, "-o", str(out), str(snapshot)])
     out.unlink()
     script = f'age -r {recipient} -o "$2" "$1" && sha256sum "$1" "$2" && sync "$2"'
-    full, _ = timed(["sh", "-c", script, "sh", str(snapshot), str(out)])
+    full, _unused = timed(["sh", "-c", script, "sh", str(snapshot), str(out)])
     out.unlink()
     return {"total": round(alone, 3), "with_sha256_sync": round(full, 3), "peak_rss_kib": rss}
 

@@ -66,6 +66,8 @@ trap 'rm -rf "$LOGS"' EXIT
 
 now() { printf '%s' "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+# The command line is meant to be expanded here and run there as it is.
+# shellcheck disable=SC2029
 on() { local addr=$1; shift; ssh "${SSH_OPTS[@]}" "$SSH_USER@$addr" "$@"; }
 # Runs a bash script on a master with arguments; the script travels base64-encoded, so the
 # command line means the same to any POSIX login shell.

@@ -103,7 +103,7 @@ def phase_seconds(phases):
     times = [(p["phase"], datetime.fromisoformat(p["start"])) for p in phases]
     return {
         name: round((following - start).total_seconds(), 3)
-        for (name, start), (_, following) in itertools.pairwise(times)
+        for (name, start), (_unused, following) in itertools.pairwise(times)
     }
 
 

@@ -103,7 +103,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _unused, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
 
         hostvars = task_vars.get("hostvars") or {}
         masters = masters_from_hostvars(args["hosts"], hostvars)

@@ -214,7 +214,7 @@ def _stream(argv, src, dest, doing):
             source.close()
             raise AgeError(f"cannot create {dest}: {exc.strerror or exc}") from None
     errors = []
-    with tempfile.TemporaryFile() as stderr, source:
+    with source, tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
 
         def feed():

@@ -319,7 +319,7 @@ def _resolve_data_dir(spec, container, data_dir_flag, warnings):
                 f"--data-dir={data_dir_flag} is mounted twice, from different host paths: {found}."
                 " Keep one volumeMount for the data dir"
             )
-        ((host_dir, volume_name),) = resolved.items()
+        host_dir, volume_name = next(iter(resolved.items()))
         for name in data_volumes:
             # a data volume mounted beside the data dir, not over it or inside it
             other = [

@@ -237,7 +237,7 @@ def parse_json(text, what):
         stripped = line.lstrip()
         if stripped[:1] in ("{", "["):
             try:
-                value, _ = decoder.raw_decode(text, offset + len(line) - len(stripped))
+                value, _unused = decoder.raw_decode(text, offset + len(line) - len(stripped))
             except ValueError:
                 pass
             else:

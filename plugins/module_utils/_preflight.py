@@ -128,7 +128,7 @@ def local_status(member, tools, timeout):
         command_timeout=f"{timeout}s",
     )
     try:
-        rc, out, _ = run(endpoint_status_argv(etcdctl), env=env, timeout=timeout + 5)
+        rc, out, _err = run(endpoint_status_argv(etcdctl), env=env, timeout=timeout + 5)
         answer = parse_endpoint_status(out)[0] if rc == 0 else None
     except (EtcdctlError, IndexError):
         answer = None
@@ -142,7 +142,7 @@ def local_status(member, tools, timeout):
         cluster_id=answer["cluster_id"],
     )
     try:
-        rc, out, _ = run(member_list_argv(etcdctl), env=env, timeout=timeout + 5)
+        rc, out, _err = run(member_list_argv(etcdctl), env=env, timeout=timeout + 5)
         if rc == 0:
             status["members"] = [
                 {k: m[k] for k in ("name", "id", "peer_urls", "is_learner", "started")}

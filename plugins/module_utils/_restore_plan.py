@@ -220,7 +220,7 @@ def _check_addresses(host, address, peer_hosts, member, preflight, problems, war
         peer_ip = _ip(peer_host)
         if peer_ip is None:
             hostname = str(preflight.get("hostname") or "").lower()
-            if peer_host not in (hostname, hostname.split(".")[0]):
+            if peer_host not in (hostname, hostname.split(".", maxsplit=1)[0]):
                 warnings.append(
                     f"{host}: the peer URL names the host {peer_host}, not an IP: check that it"
                     " resolves to this master on every master"
@@ -375,7 +375,7 @@ def _plan_member(master, snapshot, problems, warnings):
         if (
             hostname
             and name
-            and name.lower() not in (hostname.lower(), hostname.lower().split(".")[0])
+            and name.lower() not in (hostname.lower(), hostname.lower().split(".", maxsplit=1)[0])
         ):
             warnings.append(
                 f"{host}: the member is named {name} but the hostname is {hostname}: kubeadm"
@@ -418,7 +418,7 @@ def _check_duplicates(planned, problems):
             )
     for owners in by_peer.values():
         if len(owners) > 1:
-            hosts = list(dict.fromkeys(host for host, _ in owners))
+            hosts = list(dict.fromkeys(host for host, _unused in owners))
             problems.append(
                 f"{_joined(hosts)}: peer URL {owners[0][1]} appears {len(owners)} times; each"
                 " member needs its own peer address: restore the etcd manifest of the wrong one"

@@ -9,7 +9,7 @@ module: control_plane_archive
 short_description: Archive a master's control-plane files (/etc/kubernetes)
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Writes a gzip'd tar of C(/etc/kubernetes) - static pod manifests (also moved-aside
     copies), PKI, kubeconfigs - as C(kubernetes-<host>-<stamp>.tar.gz), mode 0600 from the
@@ -44,6 +44,9 @@ attributes:
     details: With the same O(stamp), a second run finds the archive and changes nothing.
 notes:
   - Runs with the Python standard library only.
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

@@ -9,7 +9,7 @@ module: etcd_backup_decrypt
 short_description: Decrypt an age-encrypted etcd backup and check it against its record
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Takes a backup as M(kubedr.etcd.etcd_backup_encrypt) left it - C(<snapshot>.age) and the
     metadata record C(<snapshot>.json) in the clear - and decrypts the snapshot (and, with
@@ -48,10 +48,6 @@ options:
     description: Decrypt the control-plane archives the record lists too.
     type: bool
     default: false
-  age_command:
-    description: The age binary, a name looked up in C(PATH) or a path.
-    type: str
-    default: age
 attributes:
   check_mode:
     support: full
@@ -67,6 +63,10 @@ notes:
 seealso:
   - module: kubedr.etcd.etcd_backup_encrypt
   - module: kubedr.etcd.etcd_snapshot_verify
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
+  - kubedr.etcd.age
 """
 
 EXAMPLES = r"""
@@ -139,6 +139,9 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._age import (  # noqa:
     decrypt_file,
     find_age,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    age_argument_spec,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._files import (  # noqa: E402
     fsync_dir,
     remove,
@@ -170,7 +173,7 @@ def main():
             "dest_dir": {"type": "path", "required": True},
             "identity_files": {"type": "list", "elements": "path", "default": []},
             "include_archives": {"type": "bool", "default": False},
-            "age_command": {"type": "str", "default": "age"},
+            **age_argument_spec(),
         },
         supports_check_mode=True,
     )

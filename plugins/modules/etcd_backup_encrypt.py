@@ -9,7 +9,7 @@ module: etcd_backup_encrypt
 short_description: Encrypt a verified etcd backup at rest with age
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Encrypts the files of one backup in O(dir) - the snapshot and the control-plane archives
     its metadata record lists - to one or more age recipients (public keys). Each file
@@ -60,10 +60,6 @@ options:
     type: list
     elements: path
     default: []
-  age_command:
-    description: The age binary, a name looked up in C(PATH) or a path.
-    type: str
-    default: age
 attributes:
   check_mode:
     support: full
@@ -87,6 +83,10 @@ seealso:
   - name: age
     description: The age file encryption tool and format.
     link: https://age-encryption.org
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
+  - kubedr.etcd.age
 """
 
 EXAMPLES = r"""
@@ -181,6 +181,9 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._age import (  # noqa:
     encrypt_file,
     find_age,
     recipient_list,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    age_argument_spec,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._files import (  # noqa: E402
     fsync_dir,
@@ -407,7 +410,7 @@ def main():
             "recipients": {"type": "list", "elements": "str", "default": []},
             "recipients_files": {"type": "list", "elements": "path", "default": []},
             "check_identity_files": {"type": "list", "elements": "path", "default": []},
-            "age_command": {"type": "str", "default": "age"},
+            **age_argument_spec(),
         },
         required_by={"snapshot": "dir"},
         supports_check_mode=True,

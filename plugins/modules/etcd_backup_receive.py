@@ -9,7 +9,7 @@ module: etcd_backup_receive
 short_description: Verify a copied etcd backup and install it in a backup directory
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Runs where a backup is kept off the master (the controller through
     C(delegate_to=localhost), or a backup host), after a snapshot, its metadata record and
@@ -73,6 +73,9 @@ seealso:
   - module: kubedr.etcd.etcd_snapshot
   - module: kubedr.etcd.etcd_snapshot_verify
   - module: kubedr.etcd.etcd_backup_retention
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

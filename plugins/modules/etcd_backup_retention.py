@@ -9,7 +9,7 @@ module: etcd_backup_retention
 short_description: Prune old etcd backups in one directory
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Run it after a new backup was saved (or received) and verified. It looks at the backups
     C(etcd-snapshot-<time>.db) in O(dir) and keeps every one that a rule keeps - among the
@@ -50,6 +50,9 @@ notes:
 seealso:
   - module: kubedr.etcd.etcd_snapshot
   - module: kubedr.etcd.etcd_backup_receive
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

@@ -9,7 +9,7 @@ module: etcd_cluster_verify
 short_description: Prove an etcd cluster is whole - members, health, equal data, revision, keys
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Checks, and waits up to O(timeout) for, an etcd cluster to be what a restore planned -
     C(member list) has exactly the expected members and every one started; every endpoint is
@@ -67,6 +67,9 @@ attributes:
     support: none
   idempotent:
     support: full
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -206,8 +209,8 @@ def main():
             "tools": {"type": "dict", "required": True},
             "expected_members": {"type": "list", "elements": "str", "required": True},
             "min_revision": {"type": "int", "default": 0},
-            "min_keys": {"type": "int", "default": 0},
-            "key_prefix": {"type": "str", "default": "/registry"},
+            "min_keys": {"type": "int", "default": 0, "no_log": False},
+            "key_prefix": {"type": "str", "default": "/registry", "no_log": False},
             "timeout": {"type": "int", "default": 180},
         },
         supports_check_mode=True,

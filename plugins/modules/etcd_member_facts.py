@@ -10,7 +10,7 @@ module: etcd_member_facts
 short_description: Read who the etcd member on a master is from its static pod manifest
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Reads the etcd static pod manifest of a kubeadm-style master and returns, as facts,
     the member's name, data directory on the host, client and peer URLs, initial cluster,
@@ -53,20 +53,14 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Can run in check_mode and return changed status prediction without modifying
-      target.
     details: The module changes nothing, so it does the same in check mode.
   diff_mode:
     support: none
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
   facts:
     support: full
-    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
   platform:
     support: full
     platforms: posix
-    description: Target OS/families that can be operated against.
 notes:
   - Run it on every master, with C(become) when the manifest or the PKI files are readable by
     root only.
@@ -84,6 +78,9 @@ seealso:
   - name: etcd disaster recovery
     description: Restoring an etcd cluster from a snapshot.
     link: https://etcd.io/docs/v3.5/op-guide/recovery/
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 """
 
 EXAMPLES = r"""

@@ -9,7 +9,7 @@ module: etcd_member_restore
 short_description: Restore one master's etcd data from a snapshot, keeping the old data
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Restores an etcd snapshot into the data directory of the member on this master, with this
     member's own identity (O(name), O(initial_advertise_peer_urls)) and the cluster-wide
@@ -112,6 +112,9 @@ seealso:
   - module: kubedr.etcd.static_pods
   - module: kubedr.etcd.etcd_member_facts
   - module: kubedr.etcd.etcd_snapshot
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

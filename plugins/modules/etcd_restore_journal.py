@@ -9,7 +9,7 @@ module: etcd_restore_journal
 short_description: Lock a master for a restore run, and record the run's last phases in its journal
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Every master keeps the journal of the restore that holds it in
     C(<state_dir>/journal.json) (root only). It is written atomically (temp file, fsync,
@@ -62,6 +62,9 @@ notes:
 seealso:
   - module: kubedr.etcd.etcd_restore_step
   - module: kubedr.etcd.etcd_restore_rollback
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

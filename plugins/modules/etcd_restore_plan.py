@@ -12,7 +12,7 @@ module: etcd_restore_plan
 short_description: Plan the restore of every etcd member of a multi-master control plane
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Computes, once and on the controller, the plan that every master follows to restore the
     same etcd snapshot - each member with its own name and peer URLs, one C(--initial-cluster)
@@ -71,6 +71,55 @@ options:
       - V(0) disables the bump.
     type: int
     default: 1000000000
+  snapshot:
+    description:
+      - The snapshot this run restores (C(name), C(sha256), C(size)), as the controller verified
+        it. With it, the plan also decides the run from every master's restore journal (read by
+        M(kubedr.etcd.etcd_restore_preflight) into C(kubedr_etcd_preflight.journal)) and returns
+        it as RV(mode) and RV(run).
+      - V(new) - no run holds a master; a new run id (C(<stamp>-<6 hex>)) names the run, and
+        the token is C(kubedr-restore-<run id>).
+      - V(resume) - an unfinished run holds the masters and its controller is gone (the same
+        controller, whose ansible-playbook process has ended), or O(takeover) names it; its
+        plan, stamp and token are returned as its journals hold them.
+      - V(done) - every master finished a run of this very snapshot.
+      - A refusal names the run, its controller, its phase on each master and its age, when it
+        still runs, when it ran elsewhere and O(takeover) does not name it, when it restores
+        another snapshot, or when different runs hold the masters.
+    type: dict
+  takeover:
+    description: The run id of an unfinished run started from another controller, to take over.
+    type: str
+    default: ""
+  manifests_dir:
+    description: The kubelet's static pod directory, for the run's journal.
+    type: path
+    default: /etc/kubernetes/manifests
+  on_failure:
+    description:
+      - What a cut-over that fails before etcd is verified does, for the run's journal -
+        V(rollback), V(keep), or V(auto) (rollback when the old cluster had quorum at
+        pre-flight); the choice is resolved here into RV(run.on_failure).
+    type: str
+    choices: [auto, rollback, keep]
+    default: auto
+  allow_other_cluster:
+    description:
+      - Plan a snapshot whose recorded member names or cluster id differ from the live cluster's
+        (a warning instead of a refusal).
+    type: bool
+    default: false
+  force:
+    description: Plan a new run even when every master finished a run of this snapshot.
+    type: bool
+    default: false
+  purpose:
+    description:
+      - V(rollback) only finds the run that holds the masters (RV(mode) V(rollback) or
+        V(nothing)), for playbooks/restore-rollback.yml; no plan is computed.
+    type: str
+    choices: [restore, rollback]
+    default: restore
 attributes:
   check_mode:
     support: full
@@ -94,6 +143,10 @@ seealso:
   - name: etcd disaster recovery
     description: Restoring an etcd cluster from a snapshot.
     link: https://etcd.io/docs/v3.5/op-guide/recovery/
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
+  - kubedr.etcd.attributes.action
 """
 
 EXAMPLES = r"""
@@ -121,6 +174,22 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+mode:
+  description: With O(snapshot) - V(new), V(resume), V(done) (or V(rollback), V(nothing)).
+  returned: when O(snapshot) is given, or O(purpose=rollback)
+  type: str
+  sample: new
+run:
+  description:
+    - The run's journal header - C(run_id), C(stamp), C(controller) (host, user, machine and
+      boot id, pid of ansible-playbook), C(snapshot), C(plan), C(manifests_dir), C(policy),
+      C(on_failure), C(old_cluster) (had_quorum, running, member_ids, cluster_id).
+  returned: when O(snapshot) is given
+  type: dict
+journals:
+  description: Each master's journal in short (run id, phase, outcome, controller, times).
+  returned: when O(snapshot) is given
+  type: dict
 plan:
   description: The restore plan, the same for every master.
   returned: success

@@ -9,7 +9,7 @@ module: etcd_restore_preflight
 short_description: Gather what a restore must check on one master, changing nothing
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Returns, as the fact C(kubedr_etcd_preflight), what the restore plan checks on this master
     before anything is stopped - its hostname, which of the given addresses are configured on
@@ -54,6 +54,9 @@ attributes:
     support: full
 notes:
   - Runs with the Python standard library only.
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

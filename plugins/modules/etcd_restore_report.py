@@ -12,7 +12,7 @@ module: etcd_restore_report
 short_description: Build and write the report of a restore run from the masters' journals
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Puts every master's journal side by side - each phase with the time its step began and
     ended - and measures the downtime, from the first stop of a static pod to the moment every
@@ -59,6 +59,10 @@ attributes:
   action:
     support: full
     details: Runs on the controller only.
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
+  - kubedr.etcd.attributes.action
 """
 
 EXAMPLES = r"""

@@ -9,7 +9,7 @@ module: etcd_restore_rollback
 short_description: Put a master back on its old etcd member and manifests, from its restore journal
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Undoes whatever part of the restore run O(run_id) happened on this master, reading
     only the master's journal (see M(kubedr.etcd.etcd_restore_journal)) - also after the
@@ -50,6 +50,9 @@ notes:
   - Code runs on the master with the Python standard library only.
 seealso:
   - module: kubedr.etcd.etcd_restore_step
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

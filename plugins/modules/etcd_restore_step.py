@@ -9,7 +9,7 @@ module: etcd_restore_step
 short_description: Run one step of a journaled restore on a master - stage, stop, swap or start
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Runs one step of the restore that holds this master, reading everything it needs
     (snapshot, member name and peer URLs, cluster, token, restore tool, data and manifests
@@ -67,6 +67,9 @@ seealso:
   - module: kubedr.etcd.etcd_restore_rollback
   - module: kubedr.etcd.static_pods
   - module: kubedr.etcd.etcd_member_restore
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

@@ -9,7 +9,7 @@ module: etcd_snapshot
 short_description: Save a verified etcd snapshot and its metadata record
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Picks a healthy etcd member (the preferred one when it is healthy, else the first healthy
     one; unhealthy or hanging members are skipped with a note), and saves a snapshot from it
@@ -35,27 +35,6 @@ options:
     description:
       - The endpoint to save from when it is healthy.
     type: str
-  ca_file:
-    description: The etcd CA certificate (kubeadm - C(/etc/kubernetes/pki/etcd/ca.crt)).
-    type: path
-    required: true
-  cert_file:
-    description:
-      - Client certificate accepted by etcd
-        (kubeadm - C(/etc/kubernetes/pki/etcd/healthcheck-client.crt)).
-    type: path
-    required: true
-  key_file:
-    description: Key of O(cert_file).
-    type: path
-    required: true
-  tools:
-    description:
-      - The etcd tools on this master, as the C(kubedr_etcd_tools) fact that
-        M(kubedr.etcd.etcd_member_facts) returns - C(etcdctl) saves; C(etcdutl), when present,
-        checks and restores.
-    type: dict
-    required: true
   dest_dir:
     description:
       - Directory the snapshot and its metadata are written to; created (mode 0700) if missing.
@@ -104,10 +83,14 @@ attributes:
     details: Each run that is not in check mode saves a new snapshot.
 notes:
   - Code runs on the master with the Python standard library only.
-  - The TLS files are passed to etcdctl through C(ETCDCTL_*) environment variables.
 seealso:
   - module: kubedr.etcd.etcd_member_facts
   - module: kubedr.etcd.control_plane_archive
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
+  - kubedr.etcd.tls
+  - kubedr.etcd.tools
 """
 
 EXAMPLES = r"""
@@ -205,6 +188,10 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._backup import (  # no
     save_verified_snapshot,
     space_needed,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    tls_argument_spec,
+    tools_argument_spec,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (  # noqa: E402
     EtcdctlError,
 )
@@ -269,10 +256,8 @@ def main():
         argument_spec={
             "endpoints": {"type": "list", "elements": "str", "required": True},
             "prefer_endpoint": {"type": "str"},
-            "ca_file": {"type": "path", "required": True},
-            "cert_file": {"type": "path", "required": True},
-            "key_file": {"type": "path", "required": True, "no_log": False},
-            "tools": {"type": "dict", "required": True},
+            **tls_argument_spec(),
+            **tools_argument_spec(),
             "dest_dir": {"type": "path", "default": "/var/backups/kubedr-etcd"},
             "stamp": {"type": "str"},
             "trial_restore": {"type": "bool", "default": True},

@@ -9,7 +9,7 @@ module: etcd_snapshot_verify
 short_description: Check that an etcd snapshot file is whole and matches its metadata record
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Read-only check of one snapshot file, made before a restore and useful by hand.
   - Checks the sha256 trailer C(etcdctl snapshot save) appends (streaming, never loaded into
@@ -81,6 +81,9 @@ notes:
 seealso:
   - module: kubedr.etcd.etcd_snapshot
   - module: kubedr.etcd.etcd_backup_receive
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

@@ -9,7 +9,7 @@ module: static_pods
 short_description: Stop or start a master's static pods by moving its manifests directory
 version_added: 0.1.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Stops the static pods of a kubeadm-style master (etcd, kube-apiserver, controller-manager,
     scheduler) the way kubeadm's own docs do - by taking the manifests away from the kubelet -
@@ -102,6 +102,9 @@ notes:
 seealso:
   - module: kubedr.etcd.etcd_member_restore
   - module: kubedr.etcd.etcd_member_facts
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

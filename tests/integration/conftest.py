@@ -47,6 +47,7 @@ class LabHandle:
             capture_output=True,
             text=True,
             timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"lab {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -62,6 +63,7 @@ class LabHandle:
             capture_output=True,
             text=True,
             timeout=120,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"{host}: {script!r} failed ({proc.returncode}): {proc.stderr}")
@@ -95,6 +97,7 @@ def run_ansible(tool, *args, check=False, env=None):
         capture_output=True,
         text=True,
         timeout=1800,
+        check=False,
     )
     try:
         data = json.loads(proc.stdout) if proc.stdout.strip() else {}
@@ -150,6 +153,7 @@ class LabManager:
             capture_output=True,
             text=True,
             timeout=600,
+            check=False,
         )
         if proc.returncode != 0:
             raise AssertionError(f"lab up failed:\n{proc.stdout}\n{proc.stderr}")
@@ -175,6 +179,7 @@ class LabManager:
             capture_output=True,
             text=True,
             timeout=600,
+            check=False,
         )
         self.forget()
 

@@ -118,7 +118,7 @@ def test_check_mode_saves_nothing(lab, clean_backups, tmp_path):
 
 def test_retention_keeps_the_newest_everywhere(lab, clean_backups, tmp_path):
     names = []
-    for _ in range(3):
+    for _unused in range(3):
         rc, data, err = backup(
             lab, tmp_path, "-e", "etcd_backup_keep_last=2", "-e", "etcd_backup_trial_restore=false"
         )
@@ -137,7 +137,7 @@ def test_retention_keeps_the_newest_everywhere(lab, clean_backups, tmp_path):
 
 
 def test_keep_last_zero_is_refused_before_anything(lab, clean_backups, tmp_path):
-    rc, data, _ = backup(lab, tmp_path, "-e", "etcd_backup_keep_last=0")
+    rc, data, _unused = backup(lab, tmp_path, "-e", "etcd_backup_keep_last=0")
     assert rc != 0
     assert "0 would delete every backup" in json.dumps(data)
     for host in lab.hosts:
@@ -170,7 +170,7 @@ def test_no_healthy_member_fails_and_keeps_nothing(lab, clean_backups, tmp_path)
     for host, pid in pids.items():
         lab.sh(host, f"kill -STOP {pid}")
     try:
-        rc, data, _ = backup(lab, tmp_path)
+        rc, data, _unused = backup(lab, tmp_path)
     finally:
         for host, pid in pids.items():
             lab.sh(host, f"kill -CONT {pid}")
@@ -195,7 +195,7 @@ def test_wrong_client_certificate_is_named(lab, clean_backups, tmp_path):
     cert, key = CA.create("some-other-ca").issue("kube-etcd-healthcheck-client", CLIENT)
     write_pair(pki, "healthcheck-client", cert, key)
     try:
-        rc, data, _ = backup(lab, tmp_path)
+        rc, data, _unused = backup(lab, tmp_path)
     finally:
         for n, content in saved.items():
             (pki / n).write_bytes(content)
@@ -209,7 +209,7 @@ def test_wrong_client_certificate_is_named(lab, clean_backups, tmp_path):
 def test_full_backup_disk_is_refused_before_saving(lab, clean_backups, tmp_path):
     lab.sh("docker8", f"mkdir -p {BACKUP_DIR} && mount -t tmpfs -o size=1m tmpfs {BACKUP_DIR}")
     try:
-        rc, data, _ = backup(lab, tmp_path, "-e", "etcd_backup_control_plane=false")
+        rc, data, _unused = backup(lab, tmp_path, "-e", "etcd_backup_control_plane=false")
         leftovers = lab.sh("docker8", f"ls -A {BACKUP_DIR}").stdout.split()
     finally:
         lab.sh("docker8", f"umount {BACKUP_DIR}")
@@ -231,7 +231,7 @@ def test_damaged_snapshots_fail_verification(lab, clean_backups, tmp_path):
     truncated.write_bytes(good.read_bytes()[:-1000])
     for bad, words in ((flipped, "corrupt"), (truncated, "no sha256 trailer")):
         shutil.copy(good.with_name(name + ".json"), bad.with_name(bad.name + ".json"))
-        rc, out, _ = run_ansible(
+        rc, out, _unused = run_ansible(
             "ansible", "localhost", "-m", "kubedr.etcd.etcd_snapshot_verify", "-a", f"path={bad}"
         )
         assert rc != 0
@@ -252,7 +252,7 @@ def test_an_interrupted_copy_is_not_filed(lab, clean_backups, tmp_path):
         shutil.copy(filed / archive["file"], incoming)
     shutil.copy(filed / (name + ".json"), incoming)
     (incoming / name).write_bytes((filed / name).read_bytes()[: meta["snapshot"]["size"] // 2])
-    rc, out, _ = run_ansible(
+    rc, out, _unused = run_ansible(
         "ansible",
         "localhost",
         "-m",
@@ -344,7 +344,7 @@ def test_encrypted_backups_leave_the_masters_encrypted(lab, clean_backups, tmp_p
 def test_bad_encryption_settings_stop_before_anything(lab, clean_backups, tmp_path, setting, words):
     if lab.etcd_version != "3.5":
         pytest.skip("encryption does not depend on the etcd version; run on the 3.5 lab")
-    rc, data, _ = backup(lab, tmp_path, "-e", json.dumps(setting))
+    rc, data, _unused = backup(lab, tmp_path, "-e", json.dumps(setting))
     assert rc != 0
     assert words in json.dumps(data)
     assert not (tmp_path / "kubernetes").exists()

@@ -10,7 +10,13 @@ from tests.integration.conftest import BIN, ROOT, run_ansible, task_results
 
 def _run(*argv, cwd, env=None):
     proc = subprocess.run(
-        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+        [str(a) for a in argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, f"{argv} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc

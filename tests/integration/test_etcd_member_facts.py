@@ -88,7 +88,7 @@ def test_missing_manifest_fails_clearly_and_changes_nothing(lab):
     host = lab.masters[1]
     lab.sh(host.name, "mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd.yaml.kept")
     try:
-        rc, data, _ = lab.ansible_playbook("playbooks/facts.yml", "--limit", host.name)
+        rc, data, _unused = lab.ansible_playbook("playbooks/facts.yml", "--limit", host.name)
         assert rc != 0
         result = task_results(data, FACTS_TASK)[host.name]
         assert result["failed"]

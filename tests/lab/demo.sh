@@ -37,6 +37,8 @@ ls -l "$WORK/backups/kubernetes"
 
 step "disaster: the etcd data of every master is destroyed"
 for host in $(.venv/bin/python -c 'from tests.lab import lab; print(" ".join(lab.Lab.load().names))'); do
+    # $(hostname) is expanded by the master's shell, not this one.
+    # shellcheck disable=SC2016
     "${LAB[@]}" exec "$host" sh -c 'rm -rf /var/lib/etcd/member && echo "$(hostname): /var/lib/etcd/member removed"'
 done
 sleep 3

@@ -5,7 +5,9 @@
 #     (backup encryption on the controller), ...
 #   - etcd 3.5 from Debian trixie's packages, unpacked (not installed) into
 #     /opt/kubedr-lab/etcd-3.5.16, with a private apt list so the system's
-#     sources stay as they are.
+#     sources stay as they are. That list is this machine's own Debian archive
+#     (whatever mirror its apt sources name) with the suite changed to trixie;
+#     KUBEDR_LAB_DEBIAN_URI names another archive where apt has none.
 set -euo pipefail
 
 ETCD35_VERSION=3.5.16
@@ -43,9 +45,27 @@ if ! "$ETCD35_ROOT/usr/bin/etcdutl" version 2>/dev/null | grep -q "$ETCD35_VERSI
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
     mkdir -p "$work/parts" "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
+    # The archives apt is configured with for this release's main suite (not its
+    # -updates or -security suites), as apt itself reads them: one-line and deb822
+    # files alike.
+    if [ -n "${KUBEDR_LAB_DEBIAN_URI:-}" ]; then
+        uris=$KUBEDR_LAB_DEBIAN_URI
+    else
+        codename=$(sed -n "s/^VERSION_CODENAME=//p" /etc/os-release)
+        # shellcheck disable=SC2016  # $(...) here is apt's format syntax, not the shell's
+        uris=$(apt-get indextargets --no-release-info \
+                   --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' \
+               | awk -v suite="$codename" '$2 == suite && $3 == "main" { print $1 }' \
+               | sort -u | tr '\n' ' ')
+    fi
+    if [ -z "${uris// /}" ]; then
+        echo "install-deps: apt has no Debian archive with the main suite of this release;" \
+             "set KUBEDR_LAB_DEBIAN_URI to a Debian archive to fetch etcd $ETCD35_VERSION from" >&2
+        exit 1
+    fi
     cat > "$work/parts/trixie.sources" <<SOURCES
 Types: deb
-URIs: http://deb.debian.org/debian
+URIs: $uris
 Suites: trixie
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg

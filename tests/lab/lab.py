@@ -184,6 +184,7 @@ class Lab:
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise LabError(f"etcdctl {' '.join(args)} failed: {proc.stderr.strip()}")
@@ -209,7 +210,7 @@ class Lab:
 
 # -- small process helpers ----------------------------------------------
 def run(argv, check=True, **kw):
-    proc = subprocess.run(argv, capture_output=True, text=True, **kw)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)
     if check and proc.returncode != 0:
         raise LabError(
             f"`{' '.join(map(str, argv))}` failed ({proc.returncode}): "
@@ -390,7 +391,7 @@ def _prepare_files(lab):
     known = []
     for m in lab.hosts:
         hd = lab.host_dir(m.name)
-        for sub, _ in HOST_BINDS:
+        for sub, _unused in HOST_BINDS:
             (hd / sub).mkdir(parents=True)
         (hd / "tmp").chmod(0o1777)
         (hd / "var-tmp").chmod(0o1777)
@@ -423,7 +424,7 @@ def _prepare_files(lab):
     lab.known_hosts.write_text("\n".join(known) + "\n")
 
     # The mount points the masters bind over must exist on the host.
-    for _, path in HOST_BINDS:
+    for _unused, path in HOST_BINDS:
         if not Path(path).exists():
             Path(path).mkdir(parents=True)
             lab.created_mountpoints.append(path)

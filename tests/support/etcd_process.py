@@ -147,7 +147,12 @@ def wait_healthy(etcdctl, env, procs, seconds):
     while time.monotonic() < deadline:
         if any(proc.poll() is not None for proc in procs):
             return False
-        if subprocess.run(argv, env={**os.environ, **env}, capture_output=True).returncode == 0:
+        if (
+            subprocess.run(
+                argv, env={**os.environ, **env}, capture_output=True, check=False
+            ).returncode
+            == 0
+        ):
             return True
         time.sleep(0.2)
     return False

@@ -7,7 +7,7 @@ import socket
 
 def free_ports(count):
     """Distinct free ports (all held open until all are chosen)."""
-    socks = [socket.socket() for _ in range(count)]
+    socks = [socket.socket() for _unused in range(count)]
     try:
         for sock in socks:
             sock.bind(("127.0.0.1", 0))

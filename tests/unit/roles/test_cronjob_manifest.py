@@ -63,6 +63,7 @@ def ansible_playbook(tmp_path, play, extra_vars, *args):
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     match = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", proc.stdout)
@@ -144,7 +145,7 @@ def test_cronjob_shape_with_the_defaults(tmp_path):
 
 
 def test_cronjob_follows_the_variables(tmp_path):
-    _, cronjob = render_cronjob(
+    _unused, cronjob = render_cronjob(
         tmp_path,
         etcd_backup_schedule_cron="15 2 * * *",
         etcd_backup_schedule_cronjob_image="registry.example.com/python:3.11",
@@ -160,7 +161,7 @@ def test_cronjob_follows_the_variables(tmp_path):
     assert mounts["/srv/etcd-backups"]["hostPath"]["path"] == "/srv/etcd-backups"
     assert mounts["/opt/kubedr-etcd/bin"]["hostPath"]["path"] == "/opt/etcd/bin"
 
-    _, cronjob = render_cronjob(tmp_path, etcd_backup_schedule_cronjob_schedule="@hourly")
+    _unused, cronjob = render_cronjob(tmp_path, etcd_backup_schedule_cronjob_schedule="@hourly")
     assert cronjob["spec"]["schedule"] == "@hourly"
 
 

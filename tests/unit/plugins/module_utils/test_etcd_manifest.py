@@ -181,9 +181,9 @@ def test_loader_survives_mutations():
     sources = [(FIXTURES / n).read_text() for n in GOOD if n.endswith(".yaml")]
     alphabet = " \n:-#'\"|>[]{},&*!?%@`\t\\xZ"
     compared = 0
-    for _ in range(1500):
+    for _unused in range(1500):
         chars = list(rng.choice(sources))
-        for _ in range(rng.randint(1, 4)):
+        for _unused in range(rng.randint(1, 4)):
             i = rng.randrange(len(chars))
             if rng.random() < 0.5:
                 del chars[i]
@@ -377,7 +377,7 @@ def test_remapped_data_dir():
 
 
 BAD_FIXTURES = {
-    "bad-binary.yaml": ["line 1", "not UTF-8", "binary or damaged"],
+    "bad-binary.bin": ["line 1", "not UTF-8", "binary or damaged"],
     "bad-not-yaml.txt": ["line 2", "is the file YAML"],
     "bad-list.yaml": ["is a YAML list, not a Pod"],
     "bad-deployment.yaml": [
@@ -391,7 +391,7 @@ BAD_FIXTURES = {
         "volume 'etcd-data' (host path /var/lib/etcd) is mounted at /var/lib/etcd-other",
         "Make --data-dir equal to the mountPath of 'etcd-data'",
     ],
-    "bad-truncated.yaml": ["line 43", "may be truncated"],
+    "bad-truncated.txt": ["line 43", "may be truncated"],
     "bad-empty.yaml": ["the manifest is empty"],
 }
 

@@ -110,7 +110,7 @@ def test_run_returns_rc_stdout_stderr_and_merges_env():
         ["sh", "-c", 'echo "out $KUBEDR_X"; echo err >&2; exit 3'], env={"KUBEDR_X": "y"}
     )
     assert (rc, out, err) == (3, "out y\n", "err\n")
-    rc, out, _ = run(["sh", "-c", 'echo "$HOME"'])  # os.environ is kept
+    rc, out, _unused = run(["sh", "-c", 'echo "$HOME"'])  # os.environ is kept
     assert out.strip() == os.environ["HOME"]
 
 
@@ -571,7 +571,7 @@ def test_choose_first_healthy_when_preferred_is_not():
     endpoint, notes = choose_healthy_endpoint(HEALTH, preferred="https://10.77.0.9:2379")
     assert endpoint == "https://10.77.0.8:2379"
     assert notes == ["https://10.77.0.9:2379 skipped: context deadline exceeded"]
-    endpoint, _ = choose_healthy_endpoint(HEALTH)
+    endpoint, _unused = choose_healthy_endpoint(HEALTH)
     assert endpoint == "https://10.77.0.8:2379"
 
 
@@ -597,7 +597,7 @@ def test_real_etcdctl_unreachable_endpoint():
     with pytest.raises(EtcdctlError, match=r"^health failed \(rc=1\): Error: unhealthy cluster"):
         check(argv, env=env, timeout=30, what="health")
     # it exits 1 but still prints the JSON that says which endpoint failed and why
-    rc, out, _ = run(argv, env=env, timeout=30)
+    rc, out, _unused = run(argv, env=env, timeout=30)
     assert rc == 1
     health = parse_endpoint_health(out)
     assert health[0]["endpoint"] == "http://127.0.0.1:1"

@@ -448,7 +448,7 @@ def test_real_snapshot_passes_and_raw_db_fails(real_etcd):
 
 
 def test_real_status_metadata_and_restore(real_etcd):
-    env, _, tmp = real_etcd
+    env, _unused, tmp = real_etcd
     snapshot = tmp / "etcd-snapshot-20261126T030000Z.db"
     check(snapshot_save_argv(ETCDCTL, str(snapshot)), env=env, timeout=60)
     verified = verify_trailer(str(snapshot))

@@ -97,14 +97,14 @@ def test_the_encrypted_name_works_too_and_archives_on_request(encrypted_backup, 
 
 
 def test_check_mode_decrypts_to_check_and_writes_nothing(encrypted_backup, tmp_path, age_key):
-    directory, _ = encrypted_backup
+    directory, _unused = encrypted_backup
     result = run({**args(directory, tmp_path, age_key), "_ansible_check_mode": True})
     assert result["changed"] is True and "would decrypt" in result["msg"]
     assert not (tmp_path / "decrypted").exists()
 
 
 def test_a_plain_backup_is_used_as_it_is(plain_backup, tmp_path, age_key):
-    directory, _ = plain_backup
+    directory, _unused = plain_backup
     result = run(args(directory, tmp_path, age_key, identity_files=[]))
     assert result == {
         **result,
@@ -116,7 +116,7 @@ def test_a_plain_backup_is_used_as_it_is(plain_backup, tmp_path, age_key):
 
 
 def test_without_an_identity_says_which_recipients(encrypted_backup, tmp_path, age_key):
-    directory, _ = encrypted_backup
+    directory, _unused = encrypted_backup
     failed = run_fail(args(directory, tmp_path, age_key, identity_files=[]))
     assert "is stored encrypted" in failed["msg"]
     assert age_key.recipient in failed["msg"]
@@ -124,7 +124,7 @@ def test_without_an_identity_says_which_recipients(encrypted_backup, tmp_path, a
 
 
 def test_wrong_identity_leaves_nothing(encrypted_backup, tmp_path, other_age_key):
-    directory, _ = encrypted_backup
+    directory, _unused = encrypted_backup
     failed = run_fail(args(directory, tmp_path, other_age_key))
     assert "no identity matched" in failed["msg"]
     assert os.listdir(tmp_path / "decrypted") == []
@@ -132,7 +132,7 @@ def test_wrong_identity_leaves_nothing(encrypted_backup, tmp_path, other_age_key
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_damaged_ciphertext_leaves_nothing(encrypted_backup, tmp_path, age_key, damage):
-    directory, _ = encrypted_backup
+    directory, _unused = encrypted_backup
     path = directory / f"{snap(STAMP)}.age"
     data = bytearray(path.read_bytes())
     if damage == "flip":
@@ -146,7 +146,7 @@ def test_damaged_ciphertext_leaves_nothing(encrypted_backup, tmp_path, age_key, 
 
 
 def test_ciphertext_of_another_file_is_caught_by_the_record(encrypted_backup, tmp_path, age_key):
-    directory, _ = encrypted_backup
+    directory, _unused = encrypted_backup
     stored = directory / f"{snap(STAMP)}.age"
     archive = directory / f"{backup_names(STAMP)[0]}.age"
     stored.write_bytes(archive.read_bytes())  # decrypts fine, but to the wrong file
@@ -156,7 +156,7 @@ def test_ciphertext_of_another_file_is_caught_by_the_record(encrypted_backup, tm
 
 
 def test_refusals(encrypted_backup, tmp_path, age_key):
-    directory, _ = encrypted_backup
+    directory, _unused = encrypted_backup
     same = run_fail(args(directory, tmp_path, age_key, dest_dir=str(directory)))
     assert "is the backup's own directory" in same["msg"]
     nothing = run_fail(args(directory, tmp_path, age_key, snapshot=str(tmp_path / "none.db")))

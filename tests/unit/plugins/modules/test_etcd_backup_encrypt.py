@@ -73,7 +73,7 @@ def test_encrypts_every_file_and_records_it(backup, age_key, tmp_path):
 
 
 def test_check_mode_changes_nothing(backup, age_key):
-    directory, _ = backup
+    directory, _unused = backup
     before = {name: sha(directory / name) for name in listing(directory)}
     result = run({**args(directory, age_key.recipient), "_ansible_check_mode": True})
     assert result["changed"] is True
@@ -82,7 +82,7 @@ def test_check_mode_changes_nothing(backup, age_key):
 
 
 def test_second_run_changes_nothing(backup, age_key, warnings):
-    directory, _ = backup
+    directory, _unused = backup
     run(args(directory, age_key.recipient))
     before = {name: sha(directory / name) for name in listing(directory)}
     again = run(args(directory, age_key.recipient))
@@ -93,7 +93,7 @@ def test_second_run_changes_nothing(backup, age_key, warnings):
 
 
 def test_rerun_after_an_interruption_removes_the_plain_leftovers(backup, age_key):
-    directory, _ = backup
+    directory, _unused = backup
     keep = {name: (directory / name).read_bytes() for name in backup_names(STAMP)[:-1]}
     run(args(directory, age_key.recipient))
     for name, data in keep.items():  # as if the run died before removing the plain files
@@ -107,7 +107,7 @@ def test_rerun_after_an_interruption_removes_the_plain_leftovers(backup, age_key
 def test_other_recipients_later_are_not_applied_and_say_so(
     backup, age_key, other_age_key, warnings
 ):
-    directory, _ = backup
+    directory, _unused = backup
     run(args(directory, age_key.recipient))
     result = run(args(directory, other_age_key.recipient))
     assert result["changed"] is False
@@ -115,13 +115,13 @@ def test_other_recipients_later_are_not_applied_and_say_so(
 
 
 def test_check_identity_proves_decryption(backup, age_key):
-    directory, _ = backup
+    directory, _unused = backup
     result = run(args(directory, age_key.recipient, check_identity_files=[str(age_key.identity)]))
     assert result["changed"] is True
 
 
 def test_check_identity_that_does_not_match_stops_before_any_change(backup, age_key, other_age_key):
-    directory, _ = backup
+    directory, _unused = backup
     before = {name: sha(directory / name) for name in listing(directory)}
     failed = run_fail(
         args(directory, age_key.recipient, check_identity_files=[str(other_age_key.identity)])
@@ -132,7 +132,7 @@ def test_check_identity_that_does_not_match_stops_before_any_change(backup, age_
 
 
 def test_a_damaged_plain_file_is_not_encrypted(backup, age_key):
-    directory, _ = backup
+    directory, _unused = backup
     snapshot = directory / snap(STAMP)
     data = bytearray(snapshot.read_bytes())
     data[100] ^= 0xFF
@@ -145,7 +145,7 @@ def test_a_damaged_plain_file_is_not_encrypted(backup, age_key):
 
 
 def test_a_missing_archive_is_reported_and_the_rest_encrypted(backup, age_key, warnings):
-    directory, _ = backup
+    directory, _unused = backup
     lost = backup_names(STAMP)[0]
     os.unlink(directory / lost)
     result = run(args(directory, age_key.recipient))
@@ -167,7 +167,7 @@ def test_a_missing_archive_is_reported_and_the_rest_encrypted(backup, age_key, w
     ],
 )
 def test_refusals_change_nothing(backup, age_key, extra, message):
-    directory, _ = backup
+    directory, _unused = backup
     before = {name: sha(directory / name) for name in listing(directory)}
     failed = run_fail({**args(directory, age_key.recipient), **extra})
     assert message in failed["msg"]

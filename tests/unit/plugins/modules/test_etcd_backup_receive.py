@@ -336,7 +336,9 @@ def test_across_file_systems(dirs, monkeypatch):
     assert os.path.basename(temp).startswith(f".{first}.") and temp.endswith(".tmp")
     assert target == str(dest / first)
     # archives, the snapshot, the metadata record last; one fallback, then plain renames
-    assert [target for _, target in calls[1:]] == [str(dest / name) for name in backup_names(NEW)]
+    assert [target for _unused, target in calls[1:]] == [
+        str(dest / name) for name in backup_names(NEW)
+    ]
     assert result["changed"] is True
     assert state(dest) == {name: (sha(master / name), 0o600) for name in backup_names(NEW)}
     assert list(incoming.iterdir()) == []
@@ -403,7 +405,7 @@ def test_check_mode_creates_no_dest_dir(dirs):
 
 @pytest.mark.parametrize("name", ["../etcd-snapshot-x.db", "/tmp/etcd.db", ".hidden.db", ".."])
 def test_snapshot_must_be_a_file_name(dirs, name):
-    _, incoming, dest = dirs
+    _unused, incoming, dest = dirs
     failed = run_fail({"incoming_dir": str(incoming), "dest_dir": str(dest), "snapshot": name})
     assert failed["msg"] == (
         f"snapshot={name!r} is not a file name: give the snapshot's name without a directory,"
@@ -412,7 +414,7 @@ def test_snapshot_must_be_a_file_name(dirs, name):
 
 
 def test_incoming_and_dest_must_differ(dirs):
-    _, incoming, _ = dirs
+    _unused, incoming, _unused = dirs
     failed = run_fail(args(incoming, incoming, NEW))
     assert failed["msg"].startswith(f"incoming_dir and dest_dir are both {incoming}")
 

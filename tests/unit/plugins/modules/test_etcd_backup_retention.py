@@ -121,7 +121,7 @@ def test_no_rule_keeps_all(three):
     ],
 )
 def test_refused_rules_remove_nothing(three, option, value, message):
-    directory, _ = three
+    directory, _unused = three
     before = listing(directory)
     failed = run_fail({"dir": str(directory), option: value})
     assert failed["msg"] == f"{message}; nothing was removed"

@@ -229,14 +229,14 @@ def test_warnings_reach_module_warn(tmp_path, no_tools, warnings):
 
 
 BAD = {
-    "bad-binary.yaml": "not UTF-8 text",
+    "bad-binary.bin": "not UTF-8 text",
     "bad-not-yaml.txt": "line 2: unexpected text here",
     "bad-list.yaml": "the manifest is a YAML list, not a Pod",
     "bad-deployment.yaml": "kind is 'Deployment', not 'Pod'",
     "bad-no-etcd-container.yaml": "no etcd container (containers: kube-apiserver)",
     "bad-missing-name.yaml": "the etcd command has no --name flag",
     "bad-data-dir-disagreement.yaml": "the flag and the data volume disagree",
-    "bad-truncated.yaml": "it may be truncated",
+    "bad-truncated.txt": "it may be truncated",
     "bad-empty.yaml": "the manifest is empty",
 }
 

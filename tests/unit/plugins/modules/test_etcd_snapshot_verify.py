@@ -40,11 +40,11 @@ def make_snapshot(path, pages=8, seed=1):
     return path
 
 
-def write_metadata(snapshot, status=STATUS, verified=None):
+def write_metadata(snapshot, status=None, verified=None):
     record = build_metadata(
         snapshot.name,
         verified or verify_trailer(str(snapshot)),
-        status,
+        STATUS if status is None else status,
         created="2026-11-26T03:00:00Z",
         etcd_version="3.5.16",
         cluster_id="cdf818194e3a8c32",
@@ -133,7 +133,7 @@ def test_flipped_byte(backup):
 
 
 def test_truncated_copy(backup):
-    snapshot, _ = backup
+    snapshot, _unused = backup
     snapshot.write_bytes(snapshot.read_bytes()[:10000])
     failed = run_fail({"path": str(snapshot)})
     assert len(failed["problems"]) == 3
@@ -182,7 +182,7 @@ def test_metadata_missing(tmp_path):
 
 
 def test_metadata_unreadable_and_file_corrupt_in_one_message(backup):
-    snapshot, _ = backup
+    snapshot, _unused = backup
     flip_byte(snapshot, 0)
     (snapshot.parent / f"{NAME}.json").write_text('{"format": ')
     failed = run_fail({"path": str(snapshot), "require_metadata": False})
@@ -207,7 +207,7 @@ def test_missing_snapshot(tmp_path):
 
 
 def test_status_compared_with_metadata(backup, tmp_path):
-    snapshot, _ = backup
+    snapshot, _unused = backup
     tools = fake_etcdutl(tmp_path)
     result = run({"path": str(snapshot), "tools": tools})
     assert result["status"] == STATUS
@@ -222,7 +222,7 @@ def test_status_compared_with_metadata(backup, tmp_path):
 
 
 def test_status_failing_tool(backup, tmp_path):
-    snapshot, _ = backup
+    snapshot, _unused = backup
     tool = tmp_path / "etcdctl"
     tool.write_text("#!/bin/sh\necho 'Error: invalid database' >&2\nexit 1\n")
     tool.chmod(0o755)
@@ -232,7 +232,7 @@ def test_status_failing_tool(backup, tmp_path):
 
 
 def test_trial_restore_scratch_removed(backup, tmp_path):
-    snapshot, _ = backup
+    snapshot, _unused = backup
     log = tmp_path / "restores.log"
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -248,19 +248,19 @@ def test_trial_restore_scratch_removed(backup, tmp_path):
 
 
 def test_trial_restore_needs_tools(backup):
-    snapshot, _ = backup
+    snapshot, _unused = backup
     failed = run_fail({"path": str(snapshot), "trial_restore": True})
     assert failed["msg"].startswith("trial_restore needs the etcd tools: pass tools")
 
 
 def test_tools_without_a_tool(backup):
-    snapshot, _ = backup
+    snapshot, _unused = backup
     failed = run_fail({"path": str(snapshot), "tools": {"etcdctl": None, "etcdutl": None}})
     assert failed["msg"].startswith("tools names neither etcdctl nor etcdutl with a path")
 
 
 def test_trial_restore_failure_is_listed(backup, tmp_path):
-    snapshot, _ = backup
+    snapshot, _unused = backup
     tool = tmp_path / "etcdutl"
     tool.write_text(
         "#!/bin/sh\n"
@@ -281,7 +281,7 @@ def test_trial_restore_failure_is_listed(backup, tmp_path):
 
 @pytest.mark.parametrize("broken", [False, True])
 def test_check_mode_changes_nothing(backup, tmp_path, broken):
-    snapshot, _ = backup
+    snapshot, _unused = backup
     if broken:
         flip_byte(snapshot, 100)
     log = tmp_path / "restores.log"
