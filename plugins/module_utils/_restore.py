@@ -548,11 +548,11 @@ def swap_out(data_dir, stamp, check_mode=False, proc_root="/proc"):
             "changed": True,
             "restored": names["member"] if (aside_there or member_there) else None,
             "failed_kept": steps[0][2] if restored_in else None,
-            "msg": "would " + ", ".join(f"move {a} to {b}" for _, a, b in steps),
+            "msg": "would " + ", ".join(f"move {a} to {b}" for _kind, a, b in steps),
         }
     if steps:
         _refuse_running(data_dir, proc_root)
-    for _, source, target in steps:
+    for _kind, source, target in steps:
         try:
             os.rename(source, target)
         except OSError as exc:
@@ -567,7 +567,7 @@ def swap_out(data_dir, stamp, check_mode=False, proc_root="/proc"):
         "changed": True,
         "restored": names["member"] if os.path.isdir(names["member"]) else None,
         "failed_kept": failed,
-        "msg": ", ".join(f"moved {a} to {b}" for _, a, b in steps)
+        "msg": ", ".join(f"moved {a} to {b}" for _kind, a, b in steps)
         or f"removed the staged restore {names['staging']}",
     }
 

@@ -99,7 +99,7 @@ options:
     description:
       - What a cut-over that fails before etcd is verified does, for the run's journal -
         V(rollback), V(keep), or V(auto) (rollback when the old cluster had quorum at
-        pre-flight); the choice is resolved here into RV(run.on_failure).
+        pre-flight); the choice is resolved here into C(on_failure) of RV(run).
     type: str
     choices: [auto, rollback, keep]
     default: auto

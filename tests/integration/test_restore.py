@@ -176,7 +176,7 @@ def test_one_and_five_masters(labs, masters, version, tmp_path):
     lab = labs.get(masters, version)
     backup = Backup(lab, tmp_path)
     wipe_etcd_data(lab)
-    _, report, _ = restore_and_check(lab, backup, tmp_path / "reports")
+    _data, report, _after = restore_and_check(lab, backup, tmp_path / "reports")
     assert sorted(report["verification"]["members"]) == sorted(lab.names)
 
 
@@ -184,7 +184,7 @@ def test_one_and_five_masters(labs, masters, version, tmp_path):
 
 
 def refused(lab, backup, *extra, inventory=None):
-    rc, data, _ = lab.ansible_playbook(RESTORE, *backup.args(*extra), inventory=inventory)
+    rc, data, _err = lab.ansible_playbook(RESTORE, *backup.args(*extra), inventory=inventory)
     assert rc != 0
     return json.dumps(data)
 
@@ -244,7 +244,7 @@ def test_an_unreachable_master_is_refused(on_34_only, tmp_path):
     backup = Backup(lab, tmp_path)
     before = state(lab)
     inv = _inventory(lab, tmp_path, lambda h: h.update(docker11={"ansible_host": "10.77.0.11"}))
-    rc, data, _ = lab.ansible_playbook(RESTORE, *backup.args(), inventory=inv)
+    rc, data, _err = lab.ansible_playbook(RESTORE, *backup.args(), inventory=inv)
     assert rc != 0
     assert data["stats"]["docker11"]["unreachable"] == 1
     facts = task_results(data, "Discover each master's etcd member and tools")
@@ -346,7 +346,7 @@ def test_etcd_that_will_not_stop_is_rolled_back_by_the_run(on_34_only, tmp_path)
         "docker9", "cp /bin/sleep /run/etcd && { setsid /run/etcd 600 >/dev/null 2>&1 & echo $!; }"
     ).stdout.strip()
     try:
-        rc, data, _ = lab.ansible_playbook(
+        rc, data, _err = lab.ansible_playbook(
             RESTORE, *backup.args("-e", "etcd_restore_stop_timeout=5")
         )
         assert rc != 0
@@ -374,7 +374,7 @@ def test_etcd_that_does_not_start_is_rolled_back_to_the_old_data(labs, lab, tmp_
     # docker10's running etcd keeps its key in memory; a restarted one cannot use this one.
     shutil.copy(pki / "healthcheck-client.key", pki / "peer.key")
     try:
-        rc, data, _ = lab.ansible_playbook(
+        rc, data, _err = lab.ansible_playbook(
             RESTORE,
             *backup.args(
                 "-e", "etcd_restore_start_timeout=30", "-e", "etcd_restore_on_failure=keep"
