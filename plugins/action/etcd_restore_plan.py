@@ -15,6 +15,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
+from ansible_collections.kubedr.etcd.plugins.module_utils._data import plain
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_plan import (
     DEFAULT_BUMP_REVISION,
     build_plan,
@@ -60,15 +61,6 @@ FACTS = {
 }
 
 
-def _plain(value):
-    """Mappings and lists as plain dicts and lists, all the way down."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
-
-
 def _fact(host_vars, name):
     """A fact set as a top-level variable, or only under ansible_facts; None when absent."""
     if name in host_vars:
@@ -76,7 +68,7 @@ def _fact(host_vars, name):
     else:
         facts = host_vars["ansible_facts"] if "ansible_facts" in host_vars else None
         value = facts.get(name) if isinstance(facts, Mapping) else None
-    return _plain(value) if isinstance(value, Mapping) else None
+    return plain(value) if isinstance(value, Mapping) else None
 
 
 def masters_from_hostvars(hosts, hostvars):
@@ -134,7 +126,7 @@ class ActionModule(ActionBase):
                 return result
         outcome = build_plan(
             masters,
-            _plain(args["snapshot_metadata"]),
+            plain(args["snapshot_metadata"]),
             stamp=args["stamp"] if run is None else run["stamp"],
             token=args["token"],
             bump_revision=args["bump_revision"],
@@ -169,7 +161,7 @@ class ActionModule(ActionBase):
             header = J.run_header(
                 run_id=run["run_id"],
                 controller=run["controller"],
-                snapshot=_plain(args["snapshot"]),
+                snapshot=plain(args["snapshot"]),
                 plan=outcome["plan"],
                 manifests_dir=args["manifests_dir"],
                 policy=args["on_failure"],

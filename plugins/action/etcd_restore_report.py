@@ -6,10 +6,10 @@ on the controller; the documentation lives in plugins/modules/etcd_restore_repor
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._data import plain
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_report import build
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import write_json_atomic
 
@@ -25,14 +25,6 @@ ARGUMENT_SPEC = {
 }
 
 
-def _plain(value):
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
-
-
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
@@ -43,13 +35,13 @@ class ActionModule(ActionBase):
         del tmp
         _spec, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         report = build(
-            _plain(args["run"]),
-            _plain(args["journals"]),
+            plain(args["run"]),
+            plain(args["journals"]),
             args["outcome"],
-            verification=_plain(args["verification"]),
-            apiservers=_plain(args["apiservers"]),
+            verification=plain(args["verification"]),
+            apiservers=plain(args["apiservers"]),
             ready_at=args["ready_at"],
-            extra=_plain(args["extra"]),
+            extra=plain(args["extra"]),
         )
         path = None
         if args["report_dir"] and not self._task.check_mode:

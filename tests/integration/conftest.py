@@ -78,8 +78,8 @@ class LabHandle:
         return L.wait_for(what, lambda: (bool(predicate()), None), timeout)
 
 
-def run_ansible(tool, *args, check=False, env=None):
-    """Run a real ansible CLI with the JSON callback; return (rc, parsed output, stderr)."""
+def ansible_env(env=None):
+    """The environment the tests run a real ansible CLI in (JSON callback)."""
     full_env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -90,6 +90,25 @@ def run_ansible(tool, *args, check=False, env=None):
         PATH=f"{BIN}:{os.environ.get('PATH', '')}",
     )
     full_env.update(env or {})
+    return full_env
+
+
+def start_ansible(tool, *args, env=None, log=None):
+    """Start a real ansible CLI in its own process group (to be killed as a whole, as a
+    closed laptop or a cancelled AWX job kills it); returns the Popen."""
+    return subprocess.Popen(
+        [str(BIN / tool), *map(str, args)],
+        cwd=ROOT,
+        env=ansible_env(env),
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def run_ansible(tool, *args, check=False, env=None):
+    """Run a real ansible CLI with the JSON callback; return (rc, parsed output, stderr)."""
+    full_env = ansible_env(env)
     proc = subprocess.run(
         [str(BIN / tool), *map(str, args)],
         cwd=ROOT,

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,70 +15,17 @@ import yaml
 
 from tests.integration.conftest import task_results
 from tests.support.age_keys import make_age_key
+from tests.support.lab_restore import (
+    ROLLBACK,
+    STATE_DIR,
+    Backup,
+    member_ids,
+    state,
+    wipe_etcd_data,
+)
 
 RESTORE = "playbooks/restore-ha.yml"
-ROLLBACK = "playbooks/restore-rollback.yml"
-STATE_DIR = "/var/lib/kubedr-etcd/restore"
 SNAPSHOT_DIR = STATE_DIR
-
-
-class Backup:
-    """A seeded cluster's digest and a verified backup of it on the controller."""
-
-    def __init__(self, lab, tmp_path, *backup_args):
-        lab.cli("seed", "--size", "1MiB", "--seed", "5")
-        self.digest = lab.digest()
-        self.dir = tmp_path / "backups"
-        rc, data, err = lab.ansible_playbook(
-            "playbooks/backup.yml",
-            "-e",
-            f"etcd_backup_controller_dir={self.dir}",
-            "-e",
-            "etcd_backup_trial_restore=false",
-            *backup_args,
-        )
-        assert rc == 0, err
-        self.snapshot = Path(
-            task_results(data, "Save a verified etcd snapshot")["docker8"]["snapshot"]
-        )
-        self.controller_copy = self.dir / "kubernetes" / self.snapshot.name
-
-    def args(self, *extra, confirm=True):
-        args = ["-e", f"etcd_restore_backup_dir={self.dir}", "-e", "etcd_restore_snapshot=latest"]
-        if confirm:
-            args += ["-e", "etcd_restore_confirm=true"]
-        return [*args, *extra]
-
-
-def member_ids(lab):
-    out = lab.cli("etcdctl", "member", "list", "-w", "json").stdout
-    return sorted(m["ID"] for m in json.loads(out)["members"])
-
-
-def wipe_etcd_data(lab):
-    """The disaster: every master's etcd data destroyed. The kubelet restarts etcd, which
-    then fails, or (the first master's manifest lists only itself) starts empty."""
-    for m in lab.masters:
-        lab.sh(m.name, "rm -rf /var/lib/etcd/member")
-
-    def data_gone():
-        try:
-            proc = lab.cli("digest", check=False, timeout=60)
-        except subprocess.TimeoutExpired:
-            return True
-        return proc.returncode != 0 or json.loads(proc.stdout)["registry_keys"] == 0
-
-    lab.wait("the data to be gone", data_gone, 90)
-
-
-def state(lab):
-    """What a refused or plan-only run must leave as it was: the members, and what lies
-    in each master's /etc/kubernetes, /var/lib/etcd and /var/tmp."""
-    listing = {
-        m.name: lab.sh(m.name, "ls -A /etc/kubernetes /var/lib/etcd /var/tmp").stdout
-        for m in lab.masters
-    }
-    return member_ids(lab), listing
 
 
 def restore_and_check(lab, backup, report_dir):
