@@ -26,6 +26,7 @@ from tests.integration.conftest import start_ansible, task_results
 from tests.lab import lab as L
 from tests.support.lab_restore import RESTORE, ROLLBACK, Backup, member_ids
 
+pytestmark = pytest.mark.timeout(900)
 STATE = Path("var-lib-kubedr-etcd") / "restore"
 
 
