@@ -40,7 +40,11 @@ import subprocess
 import tempfile
 import time
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._age import AgeError, decrypt_file
+from ansible_collections.kubedr.etcd.plugins.module_utils._age import (
+    AgeError,
+    decrypt_file,
+    find_age,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     parse_tool_version,
     version_tuple,
@@ -344,7 +348,7 @@ def _stored_snapshot(backup_dir, record, scratch, age, identity_files, steps):
             )
         plain = os.path.join(scratch, part["plain"]["file"])
         try:
-            decrypt_file(age, stored, identity_files, plain)
+            decrypt_file(find_age(age), stored, identity_files, plain)
         except AgeError as exc:
             raise DrillFailed(f"cannot decrypt {stored}: {exc}") from None
         steps["decrypt"] = round(time.monotonic() - t0, 3)
