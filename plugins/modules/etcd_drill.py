@@ -130,6 +130,13 @@ drills:
       recorded: {revision: 1412, hashkv: 3707468214, keys: {pods: 300}}
       found: {revision: 1412, hashkv: 3707468214, keys: {pods: 300}}
       steps: {verify: 0.1, restore: 0.3, start: 1.2, fingerprint: 0.2, stop: 0.4}
+passed:
+  description:
+    - true when every drill passed (in check mode, when it would start), false otherwise - also
+      when the module fails, so a play that registers it with C(failed_when=false) can decide.
+  returned: always
+  type: bool
+  sample: true
 backups:
   description: The snapshots drilled (in check mode, that would be).
   returned: always
@@ -200,14 +207,17 @@ def main():
     try:
         chosen = [b["name"] for b in choose_backups(p["dir"], p["snapshot"], p["last"])]
     except DrillFailed as exc:
-        module.fail_json(msg=str(exc), backups=[], drills=[], metrics=None)
+        module.fail_json(msg=str(exc), passed=False, backups=[], drills=[], metrics=None)
     if module.check_mode:
         try:
             found = find_tools(**tools)
         except DrillFailed as exc:
-            module.fail_json(msg=f"would fail: {exc}", backups=chosen, drills=[], metrics=None)
+            module.fail_json(
+                msg=f"would fail: {exc}", passed=False, backups=chosen, drills=[], metrics=None
+            )
         module.exit_json(
             changed=True,
+            passed=True,
             backups=chosen,
             drills=[],
             metrics=None,
@@ -234,9 +244,17 @@ def main():
         try:
             metrics = write_textfile(p["dir"], p["textfile_dir"], labels)["path"]
         except MetricsError as exc:
-            module.fail_json(msg=str(exc), backups=chosen, drills=records, metrics=None)
-    result = {"changed": True, "backups": chosen, "drills": records, "metrics": metrics}
+            module.fail_json(
+                msg=str(exc), passed=False, backups=chosen, drills=records, metrics=None
+            )
     failed = [r for r in records if r["result"] != "pass"]
+    result = {
+        "changed": True,
+        "passed": not failed,
+        "backups": chosen,
+        "drills": records,
+        "metrics": metrics,
+    }
     if failed:
         module.fail_json(
             msg="drill failed: " + "; ".join(f"{r['backup']}: {r['reason']}" for r in failed),

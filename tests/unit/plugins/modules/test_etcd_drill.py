@@ -27,7 +27,7 @@ def test_bad_port_range_is_refused(tmp_path, text):
 def test_no_backup_to_drill(tmp_path):
     failed = fail_module(etcd_drill.main, {"dir": str(tmp_path / "none")})
     assert failed["msg"].startswith("no complete backup in")
-    assert failed["drills"] == []
+    assert failed["drills"] == [] and failed["passed"] is False
 
 
 def test_check_mode_names_the_backups_and_the_etcd_and_writes_nothing(tmp_path):
@@ -53,6 +53,7 @@ def test_check_mode_names_the_backups_and_the_etcd_and_writes_nothing(tmp_path):
     ]
     assert result["msg"].startswith("would drill etcd-snapshot-20261127T030000Z.db, ")
     assert "with etcd 3.4.23" in result["msg"]
+    assert result["passed"] is True
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
