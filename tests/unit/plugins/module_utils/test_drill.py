@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.kubedr.etcd.plugins.module_utils import _drill as drill_module
 from ansible_collections.kubedr.etcd.plugins.module_utils._backup import save_verified_snapshot
 from ansible_collections.kubedr.etcd.plugins.module_utils._drill import (
     MARKER,
@@ -269,3 +270,55 @@ def wait_for_etcd(scratch, proc, seconds=60):
                 return data["etcd_pid"], marker.parent
         time.sleep(0.1)
     raise AssertionError("the drill's etcd did not start")
+
+
+def encrypt_stored(stored, name, recipient):
+    """Encrypt a stored backup's snapshot as etcd_backup_encrypt leaves it: <name>.age,
+    an 'encryption' section in the record, the plain file gone."""
+    plain = stored / name
+    subprocess.run(["age", "-r", recipient, "-o", f"{plain}.age", str(plain)], check=True)
+    record_path = stored / f"{name}.json"
+    record = json.loads(record_path.read_text())
+    record["encryption"] = {
+        "method": "age",
+        "recipients": [recipient],
+        "encrypted": "2026-11-26T03:00:00Z",
+        "files": {
+            name: {
+                "file": f"{name}.age",
+                "size": (stored / f"{name}.age").stat().st_size,
+                "sha256": sha(f"{plain}.age"),
+            }
+        },
+    }
+    record_path.write_text(json.dumps(record))
+    plain.unlink()
+
+
+def test_encrypted_backup_is_decrypted_in_the_scratch_dir_only(
+    saved, stored, tmp_path, age_key, monkeypatch
+):
+    name = saved["result"]["metadata"]["snapshot"]["file"]
+    encrypt_stored(stored, name, age_key.recipient)
+    before = fingerprint_of(stored)
+    scratch = tmp_path / "scratch"
+    seen = []
+    real_restore = drill_module._restore_and_compare
+
+    def spy(backup, record, scratch_dir, *args):
+        plain = args[-2]
+        seen.append((plain, oct(os.stat(scratch_dir).st_mode & 0o777)))
+        return real_restore(backup, record, scratch_dir, *args)
+
+    monkeypatch.setattr(drill_module, "_restore_and_compare", spy)
+    without = run_drill(saved, stored, scratch)
+    result = run_drill(saved, stored, scratch, identity_files=[str(age_key.identity)])
+    assert without["result"] == "fail"
+    assert "is encrypted: give the drill an age identity file" in without["reason"]
+    assert result["result"] == "pass", result["reason"]
+    assert "decrypt" in result["steps"]
+    ((plain, mode),) = seen
+    assert plain.startswith(str(scratch) + os.sep) and mode == "0o700"
+    assert list(scratch.iterdir()) == []  # the plain copy went with the scratch directory
+    assert fingerprint_of(stored) == before
+    assert not (stored / name).exists()
