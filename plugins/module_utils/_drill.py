@@ -59,6 +59,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
 from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     FingerprintError,
     compare,
+    count_keys,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     take as take_fingerprint,
@@ -471,6 +472,11 @@ def _restore_and_compare(backup, record, scratch, tools, port_range, timeout, pl
         t0 = time.monotonic()
         try:
             found = take_fingerprint(tools["etcdctl"], env, fingerprint["revision"], timeout)
+            if found["revision"] == 0:  # an empty store: the restored copy must hold no key
+                found["keys"] = count_keys(tools["etcdctl"], env, 0, timeout)
+                found["total_keys"] = sum(found["keys"].values())
+        except EtcdctlError as exc:
+            raise DrillFailed(f"the restored copy: {exc}") from None
         except FingerprintError as exc:
             raise DrillFailed(f"the restored copy: {exc}") from None
         steps["fingerprint"] = round(time.monotonic() - t0, 3)

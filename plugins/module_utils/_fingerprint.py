@@ -133,9 +133,13 @@ def hashkv(etcdctl, env, revision, timeout=120):
 def take(etcdctl, env, revision, timeout=120):
     """The fingerprint of the one endpoint in ``env`` (``client_env``) at ``revision``:
     {'format', 'revision', 'hashkv', 'compact_revision', 'keys': {resource: n},
-    'total_keys'}. Raises FingerprintError."""
+    'total_keys'}. Raises FingerprintError.
+
+    Revision 0 is a store that never held a key (``snapshot status`` of a new cluster):
+    its fingerprint is that of an empty store, taken without asking etcd (``--rev 0``
+    would mean "now", not "then"); a drill checks the restored copy is empty instead."""
     if int(revision) < 1:
-        raise FingerprintError(f"revision {revision} holds no data to fingerprint")
+        return empty()
     try:
         hashed = hashkv(etcdctl, env, revision, timeout)
         counts = count_keys(etcdctl, env, revision, timeout)
@@ -151,6 +155,18 @@ def take(etcdctl, env, revision, timeout=120):
         "compact_revision": hashed["compact_revision"],
         "keys": counts,
         "total_keys": sum(counts.values()),
+    }
+
+
+def empty():
+    """The fingerprint of a store that never held a key (revision 0)."""
+    return {
+        "format": FORMAT,
+        "revision": 0,
+        "hashkv": None,
+        "compact_revision": 0,
+        "keys": {},
+        "total_keys": 0,
     }
 
 

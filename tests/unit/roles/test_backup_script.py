@@ -16,7 +16,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,26 +29,14 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import (
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import verify_trailer
 from tests.lab.pki import ClusterPKI
 from tests.support.etcd_process import VERSIONS, Etcd, seed, skip_unless_installed
+from tests.support.install_root import PYTHON, populate_install_root
 from tests.support.metrics import samples
 
 ROOT = Path(__file__).resolve().parents[3]
 ROLE = ROOT / "roles" / "etcd_backup_schedule"
 SCRIPT = ROLE / "files" / "kubedr-etcd-backup"
-MODULE_UTILS = ROOT / "plugins" / "module_utils"
-PACKAGE = Path("ansible_collections", "kubedr", "etcd", "plugins", "module_utils")
 LOCK = ".kubedr-etcd-backup.lock"
-# The masters' interpreter when this machine has it, else the test's.
-PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 K8S_VERSION = "v1.31.4"
-
-
-def populate_install_root(root):
-    """What the role's 'Install the kubedr.etcd module_utils' task does, in a tmp dir."""
-    package = root / PACKAGE
-    package.mkdir(parents=True)
-    for source in sorted(MODULE_UTILS.glob("_*.py")):
-        shutil.copy(source, package / source.name)
-    return root
 
 
 def start_etcd(version, workdir, pki=None):

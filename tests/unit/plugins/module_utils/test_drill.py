@@ -191,6 +191,27 @@ def test_full_scratch_disk(saved, stored, tiny_disk):
     assert_failed(result, stored, tiny_disk, before, "not enough free space for the drill")
 
 
+def test_backup_of_an_empty_cluster(saved, tmp_path):
+    etcd = Etcd(saved["version"], tmp_path / "new")
+    try:
+        etcd.start()
+        result = save_verified_snapshot(
+            tools=etcd.tools,
+            endpoints=[etcd.client],
+            tls=NO_TLS,
+            dest_dir=str(tmp_path / "backups"),
+            source_host="cp-1",
+            save_timeout=60,
+        )
+    finally:
+        etcd.stop()
+    fingerprint = result["metadata"]["fingerprint"]
+    assert fingerprint["revision"] == 0 and fingerprint["keys"] == {}
+    record = run_drill(saved, tmp_path / "backups", tmp_path / "scratch")
+    assert record["result"] == "pass", record["reason"]
+    assert record["found"] == fingerprint
+
+
 def test_no_backup_to_drill(tmp_path):
     with pytest.raises(DrillFailed, match="no complete backup"):
         choose_backups(str(tmp_path))

@@ -20,6 +20,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     FingerprintError,
     compare,
     count_keys,
+    empty,
     resource_of,
     take,
 )
@@ -82,6 +83,11 @@ def fingerprint(**changes):
         "total_keys": 4,
     }
     return {**base, **changes}
+
+
+def test_revision_0_is_an_empty_store_without_asking_etcd():
+    assert take("/nonexistent/etcdctl", {}, 0) == empty()
+    assert empty()["keys"] == {} and empty()["total_keys"] == 0
 
 
 def test_compare_equal_and_each_difference():
