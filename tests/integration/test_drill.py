@@ -115,3 +115,30 @@ def test_a_master_is_refused_as_drill_host(lab, backed_up):
     refused = task_results(data, "Refuse to drill on a master unless asked")["docker8"]
     assert "docker8 is a master" in refused["msg"]
     assert list(host_path(lab, "docker8", BACKUPS).rglob("*.drill.json")) == []
+
+
+def test_other_fingerprint_and_missing_etcd_fail_the_drill(lab, backed_up):
+    name = backed_up["snapshot"]["file"]
+    stored = host_path(lab, "backup1", ON_BACKUP1)
+
+    rc, data, _err = drill(lab, "-e", "etcd_drill_etcd_path=/nonexistent/etcd")
+    assert rc != 0
+    msg = task_results(data, DRILL_TASK)["backup1"]["msg"]
+    assert "etcd /nonexistent/etcd does not exist or is not executable" in msg, msg
+    assert metrics(lab)["kubedr_etcd_drill_last_success"] == 0
+
+    record_path = stored / f"{name}.json"
+    record = json.loads(record_path.read_text())
+    record["fingerprint"]["keys"]["pods"] += 1
+    record_path.write_text(json.dumps(record))
+    before = {p.name: p.read_bytes() for p in stored.iterdir() if p.is_file()}
+    rc, data, _err = drill(lab)
+    assert rc != 0
+    msg = task_results(data, DRILL_TASK)["backup1"]["msg"]
+    assert "the restored copy differs from what was recorded at backup time" in msg, msg
+    assert "pods:" in msg
+    assert metrics(lab)["kubedr_etcd_drill_last_success"] == 0
+    after = {p.name: p.read_bytes() for p in stored.iterdir() if p.is_file()}
+    assert {k: v for k, v in after.items() if not k.endswith(".drill.json")} == {
+        k: v for k, v in before.items() if not k.endswith(".drill.json")
+    }
