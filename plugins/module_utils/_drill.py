@@ -576,5 +576,10 @@ def drill(
     result["finished_epoch"] = round(finished, 3)
     result["duration_seconds"] = round(time.monotonic() - t_start, 3)
     if write_record:
-        write_json_atomic(record_path, result, mode=0o600)
+        try:
+            write_json_atomic(record_path, result, mode=0o600)
+        except OSError as exc:  # the drill itself may have passed; without a record it fails
+            note = f"its record {record_path} could not be written: {exc.strerror or exc}"
+            result["result"] = "fail"
+            result["reason"] = f"{result['reason']}; {note}" if result["reason"] else note
     return result

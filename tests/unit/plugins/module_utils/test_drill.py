@@ -212,6 +212,18 @@ def test_backup_of_an_empty_cluster(saved, tmp_path):
     assert record["found"] == fingerprint
 
 
+def test_record_that_cannot_be_written_fails_the_drill(saved, stored, tmp_path, monkeypatch):
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(drill_module, "write_json_atomic", refuse)
+    result = run_drill(saved, stored, tmp_path / "scratch")
+    assert result["result"] == "fail"
+    assert result["reason"].startswith("its record ")
+    assert result["reason"].endswith("could not be written: Permission denied")
+    assert result["found"] == result["recorded"]  # the drill itself passed
+
+
 def test_no_backup_to_drill(tmp_path):
     with pytest.raises(DrillFailed, match="no complete backup"):
         choose_backups(str(tmp_path))
