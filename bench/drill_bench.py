@@ -98,7 +98,7 @@ def print_table(results):
 def main(argv=None):
     args = parse_args(argv)
     results = {"etcd": args.etcd, "size": args.size, "runs": []}
-    for _ in range(args.runs):
+    for _run in range(args.runs):
         results["runs"].append(one_run(args.etcd, args.size))
     write_report("drill", args, results, print_table)
 

@@ -9,7 +9,7 @@ module: etcd_backup_metrics
 short_description: Write the Prometheus metrics of a backup directory for node_exporter
 version_added: 0.2.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - Reads what a backup directory holds - its complete backups (snapshot and metadata record)
     and the drill records C(<snapshot>.drill.json) beside them - and writes the metrics in
@@ -54,6 +54,9 @@ notes:
 seealso:
   - module: kubedr.etcd.etcd_snapshot
   - module: kubedr.etcd.etcd_backup_retention
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

@@ -9,7 +9,7 @@ module: etcd_drill
 short_description: Prove that stored etcd backups restore into the data they recorded
 version_added: 0.2.0
 author:
-  - kubedr.etcd maintainers
+  - kubedr.etcd maintainers (@kubedr)
 description:
   - For the newest backup in O(dir) (or the newest O(last), or the one named by
     O(snapshot)), on this host only - restores it into a throwaway one-member etcd on
@@ -100,6 +100,9 @@ notes:
 seealso:
   - module: kubedr.etcd.etcd_snapshot
   - module: kubedr.etcd.etcd_backup_metrics
+extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

@@ -158,7 +158,7 @@ metadata:
         - What the member held at the snapshot's revision - format, revision, hashkv,
           compact_revision, keys (count per resource under /registry/, other keys under
           C((other))) and total_keys.
-        - When it could not be taken, only C(error), and O(notes) says why.
+        - When it could not be taken, only C(error), and RV(notes) says why.
       type: dict
       sample: {format: kubedr.etcd/fingerprint/v1, revision: 1412, hashkv: 3707468214,
                compact_revision: 0, keys: {pods: 300, secrets: 40}, total_keys: 340}

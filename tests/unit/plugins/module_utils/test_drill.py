@@ -148,7 +148,7 @@ def test_fingerprint_differs_from_the_record(saved, stored, tmp_path):
 def test_no_free_port(saved, stored, tmp_path):
     held = []
     try:
-        for _ in range(2):
+        for _try in range(2):
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             sock.listen()
