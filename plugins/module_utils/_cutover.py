@@ -159,11 +159,26 @@ def lock(state_dir, header, check_mode=False, timeout=600):
 def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=False):
     """Run one cut-over step (``stage``, ``stop``, ``swap`` or ``start``) on this master.
 
+    The journal is read, the step done and its phase recorded all under the step lock:
+    a step of a killed run still running here finishes (and records) before this one
+    looks, and a rollback in between is seen.
+
     Returns {'changed', 'phase', 'seconds' (waited), 'detail' (the step's own result),
     'msg'}. Raises CutoverError naming what is wrong and what to do.
     """
     if name not in STEPS:
         raise CutoverError(f"step {name!r} is not one of {', '.join(STEPS)}")
+    context = J.step_lock(state_dir, timeout=restore_timeout) if not check_mode else _nothing()
+    try:
+        with context:
+            return _step(state_dir, run_id, name, timeout, restore_timeout, check_mode)
+    except (RestoreError, StaticPodsError) as exc:
+        raise CutoverError(exc.msg, **exc.details) from None
+    except J.JournalError as exc:
+        raise CutoverError(exc.msg) from None
+
+
+def _step(state_dir, run_id, name, timeout, restore_timeout, check_mode):
     journal = _journal(state_dir, run_id)
     if journal.get("phase") in J.ROLLBACK_PHASES:
         raise CutoverError(
@@ -190,14 +205,7 @@ def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=F
         }
     names = _names(journal)
     began = J.now_iso()
-    context = J.step_lock(state_dir, timeout=restore_timeout) if not check_mode else _nothing()
-    try:
-        with context:
-            detail = _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode)
-    except (RestoreError, StaticPodsError) as exc:
-        raise CutoverError(exc.msg, **exc.details) from None
-    except J.JournalError as exc:
-        raise CutoverError(exc.msg) from None
+    detail = _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode)
     changed = bool(detail.get("changed"))
     if not check_mode:
         extra = {}
@@ -312,6 +320,16 @@ def rollback(state_dir, run_id, timeout=180, start=True, check_mode=False):
 
     Returns {'changed', 'steps': [str], 'failed_kept', 'waited', 'msg'}.
     """
+    if check_mode:
+        return _rollback(state_dir, run_id, timeout, start, check_mode)
+    try:
+        with J.step_lock(state_dir, timeout=max(timeout, 600)):
+            return _rollback(state_dir, run_id, timeout, start, check_mode)
+    except J.JournalError as exc:
+        raise CutoverError(f"rollback of run {run_id}: {exc.msg}") from None
+
+
+def _rollback(state_dir, run_id, timeout, start, check_mode):
     journal = _journal(state_dir, run_id)
     if journal.get("phase") == "done":
         raise CutoverError(
@@ -346,30 +364,27 @@ def rollback(state_dir, run_id, timeout=180, start=True, check_mode=False):
         }
     waited = 0.0
     try:
-        with J.step_lock(state_dir, timeout=max(timeout, 600)):
-            _record(state_dir, run_id, "rolling-back")
-            if pods_may_run_new:
-                waited += stop_pods(names["manifests_dir"], names["stamp"], timeout=timeout)[
-                    "waited"
-                ]
-            undone = swap_out(names["data_dir"], names["stamp"])
-            if start and os.path.isdir(names["manifests_aside"]):
-                waited += start_pods(
-                    names["manifests_dir"],
-                    names["manifests_aside"],
-                    wait_ports=[PEER_PORT],
-                    timeout=timeout,
-                )["waited"]
-            own = copy_dir(state_dir, journal)
-            if os.path.isdir(own):
-                shutil.rmtree(own)
-            _record(
-                state_dir,
-                run_id,
-                "rolled-back",
-                outcome="rolled-back",
-                details={"failed_kept": undone["failed_kept"]},
-            )
+        _record(state_dir, run_id, "rolling-back")
+        if pods_may_run_new:
+            waited += stop_pods(names["manifests_dir"], names["stamp"], timeout=timeout)["waited"]
+        undone = swap_out(names["data_dir"], names["stamp"])
+        if start and os.path.isdir(names["manifests_aside"]):
+            waited += start_pods(
+                names["manifests_dir"],
+                names["manifests_aside"],
+                wait_ports=[PEER_PORT],
+                timeout=timeout,
+            )["waited"]
+        own = copy_dir(state_dir, journal)
+        if os.path.isdir(own):
+            shutil.rmtree(own)
+        _record(
+            state_dir,
+            run_id,
+            "rolled-back",
+            outcome="rolled-back",
+            details={"failed_kept": undone["failed_kept"]},
+        )
     except (RestoreError, StaticPodsError, J.JournalError) as exc:
         raise CutoverError(
             f"rollback of run {run_id} stopped: {exc.msg}; fix that and run"

@@ -283,6 +283,11 @@ def record(state_dir, run_id, phase, details=None, outcome=None, when=None, star
     if journal is None:
         raise JournalError(f"{path} does not exist: run {run_id} never locked this master")
     _check_owner(journal, run_id, path)
+    if phase in PHASES and journal.get("phase") in ROLLBACK_PHASES:
+        raise JournalError(
+            f"run {run_id} is {journal.get('phase')} on this master: it does not go on;"
+            " start a new restore instead"
+        )
     changed = False
     if not reached(journal, phase):
         entry = {"phase": phase, "time": now_iso(when)}

@@ -215,3 +215,14 @@ def test_failure_action_and_old_cluster():
     assert J.failure_action("keep", old) == "keep"
     with pytest.raises(J.JournalError, match="etcd_restore_on_failure='never'"):
         J.failure_action("never", old)
+
+
+def test_a_rolled_back_run_does_not_move_forward_again(tmp_path):
+    """A step a killed run left running records after a rollback: refused, not revived."""
+    state = str(tmp_path)
+    J.begin(state, header())
+    J.record(state, RUN, "rolling-back")
+    J.record(state, RUN, "rolled-back", outcome="rolled-back")
+    with pytest.raises(J.JournalError, match="is rolled-back on this master"):
+        J.record(state, RUN, "staged")
+    assert J.read(state)["phase"] == "rolled-back"
