@@ -28,14 +28,12 @@ to bench/results/ and prints a table. Not a test: nothing asserts, but the exit 
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 from bench import common
@@ -98,13 +96,20 @@ def bare(lab, snapshot):
     }
 
 
-def phase_seconds(phases):
-    """{phase: seconds} from the report's [{'phase', 'start'}, ..., {'phase': 'end'}]."""
-    times = [(p["phase"], datetime.fromisoformat(p["start"])) for p in phases]
-    return {
-        name: round((following - start).total_seconds(), 3)
-        for (name, start), (_unused, following) in itertools.pairwise(times)
-    }
+def phase_seconds(masters):
+    """{phase: seconds} of the slowest master, from the journals' step start and end
+    times in the report (phases without a start time: lock, verified, done, are left out)."""
+    slowest = {}
+    for part in masters.values():
+        for entry in part["phases"]:
+            if entry.get("seconds") is not None:
+                slowest[entry["phase"]] = max(slowest.get(entry["phase"], 0), entry["seconds"])
+    return slowest
+
+
+def bare_down(steps):
+    """The bare script's down window: its parallel stop+restore+start, then until healthy."""
+    return round(steps["stop_restore_start"] + steps["healthy"], 3)
 
 
 def collection(lab, controller_dir, reports):
@@ -130,7 +135,8 @@ def collection(lab, controller_dir, reports):
     written[-1].unlink()
     return {
         "total": round(wall, 3),
-        "phases": phase_seconds(report["phases"]),
+        "downtime": report["downtime"]["seconds"],
+        "phases": phase_seconds(report["masters"]),
         "bump_revision": report["plan"]["bump_revision"],
         "masters": report["masters"],
     }
@@ -176,12 +182,17 @@ def print_table(results):
         f" {results['seeded']['value_bytes'] / 2**20:.0f} MiB, snapshot"
         f" {results['snapshot']['size'] / 2**20:.0f} MiB"
     )
-    print(f"{'run':>3} {'bare s':>8} {'restore-ha s':>13} {'ratio':>6} {'bare':>8} {'ha':>8}")
+    print(
+        f"{'run':>3} {'bare s':>8} {'restore-ha s':>13} {'ratio':>6}"
+        f" {'bare down':>10} {'ha down':>8} {'ratio':>6} {'bare':>8} {'ha':>8}"
+    )
     for r in results["runs"]:
         b, c = r["bare"], r["collection"]
         data = ["same" if x["same_data"] else "DIFFERS" for x in (b, c)]
+        down = bare_down(b["steps"])
         print(
             f"{r['run']:>3} {b['total']:>8.2f} {c['total']:>13.2f} {c['total'] / b['total']:>6.2f}"
+            f" {down:>10.2f} {c['downtime']:>8.2f} {c['downtime'] / down:>6.2f}"
             f" {data[0]:>8} {data[1]:>8}"
         )
         steps = ", ".join(f"{k} {v:.2f}" for k, v in b["steps"].items() if k != "stamp")

@@ -453,9 +453,11 @@ def _check_identity(masters, snapshot, names, complete, allow_other, problems, w
     live, cluster_id = _live_members(masters)
     if live is None:
         return
+    # a live cluster made by an earlier restore has a new cluster id: its journal says
+    # so, or the restore marker in a member's data dir (kept through later rollbacks)
     restored_by_us = any(
-        ((m or {}).get("preflight") or {}).get("journal", {})
-        and (((m or {}).get("preflight") or {}).get("journal") or {}).get("phase") == "done"
+        (((m or {}).get("preflight") or {}).get("journal") or {}).get("phase") == "done"
+        or ((m or {}).get("preflight") or {}).get("last_restore")
         for m in masters
     )
     if snapshot["cluster_id"] and cluster_id and snapshot["cluster_id"] != cluster_id:

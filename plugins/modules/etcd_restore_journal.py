@@ -99,13 +99,16 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # n
     finish,
     lock,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (  # noqa: E402
+    DEFAULT_STATE_DIR,
+)
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
             "state": {"type": "str", "choices": ["locked", "verified", "done"], "required": True},
-            "state_dir": {"type": "path", "default": "/var/lib/kubedr-etcd/restore"},
+            "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
             "journal": {"type": "dict"},
             "run_id": {"type": "str"},
             "outcome": {"type": "str"},

@@ -145,6 +145,9 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._preflight import gather  # noqa: E402
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (  # noqa: E402
+    DEFAULT_STATE_DIR,
+)
 
 
 def main():
@@ -153,8 +156,8 @@ def main():
             "member": {"type": "dict", "required": True},
             "tools": {"type": "dict", "required": True},
             "addresses": {"type": "list", "elements": "str", "default": []},
-            "snapshot_dir": {"type": "path", "default": "/var/lib/kubedr-etcd/restore"},
-            "state_dir": {"type": "path", "default": "/var/lib/kubedr-etcd/restore"},
+            "snapshot_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
+            "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
             "status_timeout": {"type": "int", "default": 10},
         },
         supports_check_mode=True,

@@ -87,13 +87,16 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # n
     CutoverError,
     rollback,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (  # noqa: E402
+    DEFAULT_STATE_DIR,
+)
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
             "run_id": {"type": "str", "required": True},
-            "state_dir": {"type": "path", "default": "/var/lib/kubedr-etcd/restore"},
+            "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
             "start": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 180},
         },

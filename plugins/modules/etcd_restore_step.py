@@ -103,6 +103,9 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # n
     CutoverError,
     step,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (  # noqa: E402
+    DEFAULT_STATE_DIR,
+)
 
 
 def main():
@@ -110,7 +113,7 @@ def main():
         argument_spec={
             "step": {"type": "str", "choices": list(STEPS), "required": True},
             "run_id": {"type": "str", "required": True},
-            "state_dir": {"type": "path", "default": "/var/lib/kubedr-etcd/restore"},
+            "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
             "timeout": {"type": "int", "default": 180},
             "restore_timeout": {"type": "int", "default": 600},
         },

@@ -140,14 +140,23 @@ def slow_restore_tool(lab):
     return lambda: lab.sh("docker9", f"umount /usr/local/bin/{tool}", check=False)
 
 
+def command(backup, *extra):
+    """The restore command of these tests: the backup is shared by the kill points, so a
+    new run restores it again even where an earlier test restored it."""
+    return backup.args("-e", "etcd_restore_force=true", *extra)
+
+
 def kill_at(lab, backup, point, log):
     """Start the restore and SIGKILL it when ``point`` holds; return the run id."""
-    proc = start_ansible("ansible-playbook", RESTORE, "-i", lab.inventory, *backup.args(), log=log)
+    earlier = run_id_of(lab)  # the journals of an earlier run, if any, are not this one's
+    proc = start_ansible(
+        "ansible-playbook", RESTORE, "-i", lab.inventory, *command(backup), log=log
+    )
     deadline = time.monotonic() + 240
     run = None
     try:
         while time.monotonic() < deadline:
-            run = run or run_id_of(lab)
+            run = run or (run_id_of(lab) if run_id_of(lab) != earlier else None)
             if run and POINTS[point](lab, run):
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
@@ -184,12 +193,24 @@ def points_and_versions():
     return [(p, "3.5") for p in CI_POINTS]
 
 
+_BACKUPS = {}
+
+
+def backup_of(labs, version, tmp_path_factory):
+    """One backup per lab for the kill points (they only read it); a new lab, a new one."""
+    lab = labs.get(3, version)
+    known = _BACKUPS.get(version)
+    if known is None or known[0] is not lab:
+        known = (lab, Backup(lab, tmp_path_factory.mktemp(f"kill-backup-{version}")))
+        _BACKUPS[version] = known
+    return known
+
+
 @pytest.mark.parametrize(
     ("point", "version"), points_and_versions(), ids=lambda x: str(x).replace(".", "")
 )
-def test_killed_run_resumes_or_rolls_back(labs, point, version, tmp_path):
-    lab = labs.get(3, version)
-    backup = Backup(lab, tmp_path)
+def test_killed_run_resumes_or_rolls_back(labs, point, version, tmp_path, tmp_path_factory):
+    lab, backup = backup_of(labs, version, tmp_path_factory)
     # data written after the backup: the pre-restore state differs from the backup's
     lab.cli("etcdctl", "put", "/registry/kill-test/after-the-backup", point)
     before_ids, before = member_ids(lab), lab.digest()
@@ -216,7 +237,7 @@ def test_killed_run_resumes_or_rolls_back(labs, point, version, tmp_path):
     finally:
         undo()
     rc, data, err = lab.ansible_playbook(
-        RESTORE, *backup.args("-e", f"etcd_restore_report_dir={tmp_path / 'reports'}")
+        RESTORE, *command(backup, "-e", f"etcd_restore_report_dir={tmp_path / 'reports'}")
     )
     assert rc == 0, f"{err}\n{json.dumps(data)[-3000:]}"
     plan = task_results(data, "Plan the restore of every master")["docker8"]
@@ -243,10 +264,13 @@ def test_a_second_run_at_the_same_time_is_refused_and_changes_nothing(labs, tmp_
     backup = Backup(lab, tmp_path)
     undo = slow_restore_tool(lab)
     log = open(tmp_path / "first.log", "w")
-    first = start_ansible("ansible-playbook", RESTORE, "-i", lab.inventory, *backup.args(), log=log)
+    earlier = run_id_of(lab)
+    first = start_ansible(
+        "ansible-playbook", RESTORE, "-i", lab.inventory, *command(backup), log=log
+    )
     try:
         deadline = time.monotonic() + 120
-        while not (run_id_of(lab) and staging(lab, "docker9")):
+        while not (run_id_of(lab) not in (None, earlier) and staging(lab, "docker9")):
             assert time.monotonic() < deadline and first.poll() is None, "the first run ended"
             time.sleep(0.05)
         run = run_id_of(lab)
@@ -290,7 +314,7 @@ def test_a_run_from_another_controller_needs_its_run_id(labs, tmp_path):
     assert f"-e etcd_restore_takeover={run}" in said and "awx-job-41" in said, said
     assert all(journal(lab, h)["phase"] == "stopped" for h in lab.names)
     rc, data, err = lab.ansible_playbook(
-        RESTORE, *backup.args("-e", f"etcd_restore_takeover={run}")
+        RESTORE, *command(backup, "-e", f"etcd_restore_takeover={run}")
     )
     assert rc == 0, f"{err}\n{json.dumps(data)[-3000:]}"
     assert lab.digest()["sha256"] == backup.digest["sha256"]

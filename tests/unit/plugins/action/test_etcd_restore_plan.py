@@ -250,3 +250,12 @@ def test_a_run_of_another_controller_needs_the_takeover_variable():
     assert resumed["mode"] == "resume"
     assert resumed["plan"] == {"stamp": "20261126T010000Z", "token": "t"}
     assert resumed["run"]["controller"]["pid"] == os.getppid()
+
+
+def test_force_plans_a_new_run_where_this_snapshot_was_restored():
+    hv = held_by({"hostname": "x"}, phase="done")
+    done = action(args(snapshot=SNAPSHOT)).run(task_vars={"hostvars": hv})
+    assert done["mode"] == "done"
+    forced = action(args(snapshot=SNAPSHOT, force=True)).run(task_vars={"hostvars": hv})
+    assert forced["mode"] == "new", forced.get("msg")
+    assert forced["msg"].endswith("; restoring again (force)")

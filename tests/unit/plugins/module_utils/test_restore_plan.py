@@ -613,6 +613,12 @@ def test_a_snapshot_of_another_cluster_id_is_refused_unless_a_restore_made_the_l
     masters[0]["preflight"]["journal"] = {"phase": "done"}
     result = plan_of(masters, record)
     assert result["ok"] and "made by an earlier restore" in result["warnings"][0]
+    # rolled back since, the journal says rolled-back; the marker of the restore that
+    # made the live cluster is still in the data dir
+    masters[0]["preflight"]["journal"] = {"phase": "rolled-back"}
+    assert not plan_of(masters, record)["ok"]
+    masters[1]["preflight"]["last_restore"] = {"stamp": "20261126T010000Z"}
+    assert plan_of(masters, record)["ok"]
 
 
 def test_snapshot_member_order_does_not_matter():
