@@ -15,9 +15,11 @@ says what went wrong at the first problem:
 3. check the destination has room for the snapshot (and the trial restore);
 4. ``snapshot save`` from that one member into a hidden temporary name, with a
    time limit;
-5. verify it: the sha256 trailer (streaming), ``snapshot status``, and
+5. fingerprint what the member held at the snapshot's revision (``_fingerprint``:
+   hashkv and key counts per resource), for drills to compare a restored copy with;
+6. verify it: the sha256 trailer (streaming), ``snapshot status``, and
    optionally a trial restore into a scratch directory that is always removed;
-6. rename it to its final name, then write the metadata record beside it.
+7. rename it to its final name, then write the metadata record beside it.
 
 The metadata file is written last: a snapshot without one is incomplete and is
 never offered as a backup. On any failure the temporary files are removed.
@@ -51,6 +53,12 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     snapshot_status_argv,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._files import remove as _remove
+from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
+    FingerprintError,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
+    take as take_fingerprint,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     build_metadata,
@@ -178,14 +186,16 @@ def save_verified_snapshot(
     kubernetes_version=None,
     collection_version=None,
     control_plane_archives=(),
+    fingerprint=True,
 ):
     """Save, verify and record one snapshot. See the module docstring for the steps.
 
     ``tools``: {'etcdctl': {'path', 'version'}, 'etcdutl': {...} | None} (the
     etcd_member_facts shape); ``tls``: (cacert, cert, key); ``when``: the
     backup's time (names the file); ``control_plane_archives``: listed in the
-    metadata. Returns {'snapshot', 'metadata_file', 'metadata', 'endpoint',
-    'notes', 'timings', 'peak_rss_kib'}.
+    metadata; ``fingerprint``: take the fingerprint at the snapshot's revision (when it
+    fails, the record holds {'error': why} and a note says so). Returns {'snapshot',
+    'metadata_file', 'metadata', 'endpoint', 'notes', 'timings', 'peak_rss_kib'}.
     """
     etcdctl = tools.get("etcdctl") if tools else None
     if not etcdctl or not etcdctl.get("path"):
@@ -252,6 +262,17 @@ def save_verified_snapshot(
         timings["verify"] = round(time.monotonic() - t2, 3)
         if status["revision"] < 1:
             notes.append(f"the cluster at {endpoint} holds no keys yet (revision 0)")
+        recorded_fingerprint = None
+        if fingerprint:
+            t3 = time.monotonic()
+            try:
+                recorded_fingerprint = take_fingerprint(
+                    etcdctl, env, status["revision"], timeout=save_timeout
+                )
+            except FingerprintError as exc:
+                recorded_fingerprint = {"error": str(exc)}
+                notes.append(f"no fingerprint for drills: {exc}")
+            timings["fingerprint"] = round(time.monotonic() - t3, 3)
         tried = None
         if do_trial_restore:
             timings["trial_restore"] = trial_restore(
@@ -271,6 +292,7 @@ def save_verified_snapshot(
             collection_version=collection_version,
             control_plane_archives=control_plane_archives,
             trial_restore=tried,
+            fingerprint=recorded_fingerprint,
         )
         os.chmod(tmp, 0o600)
         os.rename(tmp, final)

@@ -407,6 +407,7 @@ def build_metadata(
     collection_version=None,
     control_plane_archives=(),
     trial_restore=None,
+    fingerprint=None,
 ):
     """The metadata record for one snapshot (write it with write_json_atomic).
 
@@ -416,12 +417,14 @@ def build_metadata(
     parse_member_list's members (name, id, peer_urls are kept); ``source_host``:
     the master the snapshot was taken on; ``control_plane_archives``: list of
     {host, file, size, sha256} of the /etc/kubernetes archives; ``trial_restore``:
-    True/False when a trial restore was (un)successful, None when not tried.
+    True/False when a trial restore was (un)successful, None when not tried;
+    ``fingerprint``: _fingerprint.take's result at the snapshot's revision (or
+    {'error': why}), kept under 'fingerprint' when given.
 
     Returns {'format', 'created', 'collection_version', 'source_host',
     'kubernetes_version', 'snapshot': {'file', 'size', 'sha256', 'revision',
     'total_key', 'total_size', 'hash'}, 'etcd': {'version', 'cluster_id',
-    'members'}, 'control_plane_archives', 'trial_restore'}.
+    'members'}, 'control_plane_archives', 'trial_restore'[, 'fingerprint']}.
     """
     archives = []
     for archive in control_plane_archives or ():
@@ -429,7 +432,7 @@ def build_metadata(
         if missing:
             raise ValueError(f"control plane archive {archive!r} lacks {', '.join(missing)}")
         archives.append({key: archive[key] for key in ("host", "file", "size", "sha256")})
-    return {
+    record = {
         "format": METADATA_FORMAT,
         "created": _iso(created),
         "collection_version": collection_version,
@@ -459,3 +462,6 @@ def build_metadata(
         "control_plane_archives": archives,
         "trial_restore": trial_restore,
     }
+    if fingerprint is not None:
+        record["fingerprint"] = fingerprint
+    return record

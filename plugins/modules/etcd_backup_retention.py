@@ -14,7 +14,8 @@ description:
   - Run it after a new backup was saved (or received) and verified. It looks at the backups
     C(etcd-snapshot-<time>.db) in O(dir) and keeps every one that a rule keeps - among the
     newest O(keep_last), or younger than O(keep_days) days. With neither rule, all are kept.
-  - A pruned backup loses its snapshot, its metadata record C(<snapshot>.json), and the
+  - A pruned backup loses its snapshot, its metadata record C(<snapshot>.json), the record of
+    its newest drill C(<snapshot>.drill.json), and the
     control-plane archives its record lists that are in O(dir) - those only, and never a file
     that a kept backup also needs. The metadata record goes first, so a backup pruned halfway
     is never taken for a complete one.
@@ -109,6 +110,9 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (  # noqa: E402
     ARCHIVE_PREFIX,
     ARCHIVE_SUFFIX,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import (  # noqa: E402
+    drill_path,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._retention import (  # noqa: E402
     plan,
@@ -228,6 +232,9 @@ def main():
     def files_of(name):
         backup = by_name[name]
         files = [backup["metadata_path"], *backup["files"]]
+        drill = drill_path(os.path.join(directory, name))
+        if os.path.isfile(drill):
+            files.append(drill)
         if name in records:
             files.extend(archive_paths(directory, records[name]))
         return files

@@ -22,6 +22,9 @@ description:
     sha256 and size, revision, key count, etcd version, cluster ID and members, source master,
     Kubernetes version, time, the collection version and the control-plane archives. A
     snapshot without its metadata file is incomplete and is never used as a backup.
+  - The record also holds a fingerprint of what the member held at the snapshot's revision
+    (C(endpoint hashkv) at that revision and the key count of every resource under
+    C(/registry/)), taken right after the save, that a drill compares a restored copy with.
   - On any failure nothing is left behind and the message says what went wrong.
 options:
   endpoints:
@@ -150,6 +153,15 @@ metadata:
     trial_restore:
       description: true when a trial restore passed, null when none was tried.
       type: bool
+    fingerprint:
+      description:
+        - What the member held at the snapshot's revision - format, revision, hashkv,
+          compact_revision, keys (count per resource under /registry/, other keys under
+          C((other))) and total_keys.
+        - When it could not be taken, only C(error), and RV(notes) says why.
+      type: dict
+      sample: {format: kubedr.etcd/fingerprint/v1, revision: 1412, hashkv: 3707468214,
+               compact_revision: 0, keys: {pods: 300, secrets: 40}, total_keys: 340}
 endpoint:
   description: The endpoint the snapshot was (or would be) saved from.
   returned: always
@@ -162,10 +174,13 @@ notes:
   elements: str
   sample: ["https://10.77.0.9:2379 skipped: context deadline exceeded"]
 timings:
-  description: Seconds spent choosing the member, saving, verifying, trial restoring, in total.
+  description:
+    - Seconds spent choosing the member, saving, verifying, fingerprinting, trial restoring,
+      in total.
   returned: success, not in check mode
   type: dict
-  sample: {choose_member: 0.05, save: 1.2, verify: 0.4, trial_restore: 0.9, total: 2.6}
+  sample: {choose_member: 0.05, save: 1.2, verify: 0.4, fingerprint: 0.2, trial_restore: 0.9,
+           total: 2.7}
 peak_rss_kib:
   description: Peak resident memory of this module (self) and of the etcd tools it ran (tools).
   returned: success, not in check mode

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import textfile_name
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     sha256_file,
     verify_trailer,
@@ -19,8 +20,10 @@ from tests.integration.conftest import restored_digest, run_ansible, task_result
 from tests.lab import lab as L
 from tests.lab.pki import CA, CLIENT, write_pair
 from tests.support.age_keys import make_age_key
+from tests.support.metrics import samples
 
 BACKUP_DIR = "/var/backups/kubedr-etcd"
+METRICS_DIR = "/var/backups/node-exporter"  # per lab host (/var/backups is its own there)
 SAVE_TASK = "Save a verified etcd snapshot"
 
 
@@ -48,6 +51,7 @@ def clean_backups(lab):
     def wipe():
         for host in lab.hosts:
             shutil.rmtree(lab.host_dir(host.name) / "var-backups" / "kubedr-etcd", True)
+            shutil.rmtree(lab.host_dir(host.name) / "var-backups" / "node-exporter", True)
 
     wipe()
     yield
@@ -57,7 +61,14 @@ def clean_backups(lab):
 def test_backup_is_verified_complete_and_off_the_masters(lab, clean_backups, tmp_path):
     lab.cli("seed", "--size", "2MiB", "--seed", "11")
     before = lab.digest()
-    rc, data, err = backup(lab, tmp_path, "-e", "etcd_backup_remote_group=backup_hosts")
+    rc, data, err = backup(
+        lab,
+        tmp_path,
+        "-e",
+        "etcd_backup_remote_group=backup_hosts",
+        "-e",
+        f"etcd_backup_metrics_dir={METRICS_DIR}",
+    )
     assert rc == 0, err
     snap = task_results(data, SAVE_TASK)["docker8"]
     meta = snap["metadata"]
@@ -98,6 +109,39 @@ def test_backup_is_verified_complete_and_off_the_masters(lab, clean_backups, tmp
         assert "kubernetes/manifests/etcd.yaml" in names
         assert "kubernetes/pki/etcd/ca.crt" in names
     assert json.loads((controller / (name + ".json")).read_text()) == meta
+
+    # The fingerprint a drill compares with: taken at the snapshot's revision.
+    fingerprint = meta["fingerprint"]
+    assert fingerprint["format"] == "kubedr.etcd/fingerprint/v1"
+    assert fingerprint["revision"] == meta["snapshot"]["revision"]
+    assert isinstance(fingerprint["hashkv"], int)
+    assert fingerprint["total_keys"] >= before["keys"]
+    assert fingerprint["keys"]["pods"] > 0 and fingerprint["keys"]["secrets"] > 0
+
+    # Metrics where node_exporter reads them: on the source master and the backup host,
+    # each of its own backup directory; promtool accepts them.
+    for host, directory, stored in (
+        ("docker8", BACKUP_DIR, 1),
+        ("docker9", BACKUP_DIR, 0),
+        ("backup1", f"{BACKUP_DIR}/kubernetes", 1),
+    ):
+        (prom,) = files_on(lab, host, METRICS_DIR)
+        assert prom == textfile_name(directory)
+        text = (lab.host_dir(host) / "var-backups" / "node-exporter" / prom).read_text()
+        values = samples(text)
+        assert values["kubedr_etcd_backups_stored"] == stored, (host, text)
+        assert 'cluster="kubernetes"' in text
+        if stored:
+            assert values["kubedr_etcd_backup_last_revision"] == meta["snapshot"]["revision"]
+            assert values["kubedr_etcd_backup_last_size_bytes"] == meta["snapshot"]["size"]
+        checked = subprocess.run(
+            ["promtool", "check", "metrics"],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert checked.returncode == 0 and not checked.stdout + checked.stderr, checked
 
     # The proof: a cluster restored by hand from the controller's copy holds every
     # key and value the cluster held when the backup was taken.

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tarfile
 
 import pytest
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import textfile_name
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import verify_trailer
 from tests.integration.conftest import run_ansible
+from tests.lab import lab as L
+from tests.support.metrics import samples
 
 PLAYBOOK = "playbooks/backup-schedule.yml"
 SCRIPT = "/usr/local/sbin/kubedr-etcd-backup"
@@ -36,14 +40,15 @@ INSTALLED = {
 REMOVED_BY_ABSENT = [SCRIPT, CONFIG, CRON, INSTALL_ROOT]
 
 
-def playbook(lab, *args):
+def playbook(lab, *args, hosts=None):
+    """{host: tasks changed} of the masters (or ``hosts``); the drill play runs on backup1."""
     rc, data, err = lab.ansible_playbook(PLAYBOOK, *VARS, *args)
     assert rc == 0, f"{err}\n{json.dumps(data)[-4000:]}"
     stats = data["stats"]
-    assert sorted(stats) == sorted(lab.names)
+    assert sorted(stats) == sorted([*lab.names, "backup1"])
     for host, summary in stats.items():
         assert summary["failures"] == 0 and summary["unreachable"] == 0, (host, summary)
-    return {host: summary["changed"] for host, summary in stats.items()}
+    return {host: stats[host]["changed"] for host in hosts or lab.names}
 
 
 def modes(lab, host, paths):
@@ -153,3 +158,73 @@ def test_schedule_install_run_and_remove(lab):
     assert set(new) <= set(backup_files(lab, host.name))
     assert verify_trailer(local / snapshot)["sha256"] == verified["sha256"]
     assert playbook(lab, "-e", "etcd_backup_schedule_state=absent") == dict.fromkeys(lab.names, 0)
+
+
+DRILL_SCRIPT = "/usr/local/sbin/kubedr-etcd-drill"
+DRILL_CONFIG = "/etc/kubedr-etcd/drill.json"
+DRILL_CRON = "/etc/cron.d/kubedr-etcd-drill"
+ON_BACKUP1 = "/var/backups/kubedr-etcd/kubernetes"
+METRICS_DIR = "/var/backups/node-exporter"
+DRILL_INSTALLED = {DRILL_SCRIPT: "755", DRILL_CONFIG: "600", DRILL_CRON: "644", MODULE_UTILS: "755"}
+
+
+def test_scheduled_drill_on_the_backup_host(lab, tmp_path):
+    if lab.etcd_version == "3.4":
+        pytest.skip("the schedule role is exercised once, on the etcd 3.5 lab")
+    var_backups = lab.host_dir("backup1") / "var-backups"
+    try:
+        lab.cli("seed", "--size", "1MiB", "--seed", "5")
+        rc, _data, err = lab.ansible_playbook(
+            "playbooks/backup.yml",
+            "-e",
+            f"etcd_backup_controller_dir={tmp_path}",
+            "-e",
+            "etcd_backup_remote_group=backup_hosts",
+        )
+        assert rc == 0, err
+        (snapshot,) = (var_backups / "kubedr-etcd" / "kubernetes").glob("etcd-snapshot-*.db")
+        etcd = L.ETCD_BINARIES[lab.etcd_version]["dir"] / "etcd"
+        drill_vars = [
+            "-e",
+            "etcd_backup_schedule_drill=true",
+            "-e",
+            f"etcd_backup_schedule_drill_etcd_path={etcd}",
+            "-e",
+            f"etcd_backup_schedule_metrics_dir={METRICS_DIR}",
+        ]
+        assert playbook(lab, *drill_vars, hosts=["backup1"])["backup1"] > 0
+        assert modes(lab, "backup1", DRILL_INSTALLED) == DRILL_INSTALLED
+        cron = lab.sh("backup1", f"cat {DRILL_CRON}").stdout
+        assert f"30 4 * * * root {DRILL_SCRIPT} --config {DRILL_CONFIG} >>" in cron
+        config = json.loads(lab.sh("backup1", f"cat {DRILL_CONFIG}").stdout)
+        assert config["dir"] == ON_BACKUP1 and config["etcd_path"] == str(etcd)
+        assert playbook(lab, *drill_vars, hosts=["backup1"]) == {"backup1": 0}
+
+        # Run it by hand over SSH, as cron would.
+        rc, data, err = run_ansible(
+            "ansible",
+            "backup1",
+            "-i",
+            lab.inventory,
+            "-m",
+            "ansible.builtin.command",
+            "-a",
+            DRILL_SCRIPT,
+        )
+        result = data["plays"][0]["tasks"][0]["hosts"]["backup1"]
+        assert rc == 0 and result["rc"] == 0, f"{err}\n{result}"
+        assert result["stdout"].startswith(f"{snapshot.name}: pass in "), result["stdout"]
+        record = json.loads(snapshot.with_name(f"{snapshot.name}.drill.json").read_text())
+        assert record["result"] == "pass" and record["drill_host"] == "backup1"
+        prom = var_backups / "node-exporter" / textfile_name(ON_BACKUP1)
+        assert samples(prom.read_text())["kubedr_etcd_drill_last_success"] == 1
+
+        # Drills off: what was installed on backup1 goes; the backup and its record stay.
+        playbook(lab, hosts=["backup1"])
+        assert modes(lab, "backup1", [*DRILL_INSTALLED, INSTALL_ROOT]) == {}
+        assert snapshot.exists() and snapshot.with_name(f"{snapshot.name}.drill.json").exists()
+    finally:
+        playbook(lab, "-e", "etcd_backup_schedule_state=absent")
+        for host in lab.hosts:
+            for sub in ("kubedr-etcd", "node-exporter"):
+                shutil.rmtree(lab.host_dir(host.name) / "var-backups" / sub, True)

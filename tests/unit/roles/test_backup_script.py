@@ -16,34 +16,27 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import (
+    DRILL_FORMAT,
+    DRILL_SUFFIX,
+    textfile_name,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import verify_trailer
 from tests.lab.pki import ClusterPKI
 from tests.support.etcd_process import VERSIONS, Etcd, seed, skip_unless_installed
+from tests.support.install_root import PYTHON, populate_install_root
+from tests.support.metrics import samples
 
 ROOT = Path(__file__).resolve().parents[3]
 ROLE = ROOT / "roles" / "etcd_backup_schedule"
 SCRIPT = ROLE / "files" / "kubedr-etcd-backup"
-MODULE_UTILS = ROOT / "plugins" / "module_utils"
-PACKAGE = Path("ansible_collections", "kubedr", "etcd", "plugins", "module_utils")
 LOCK = ".kubedr-etcd-backup.lock"
-# The masters' interpreter when this machine has it, else the test's.
-PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 K8S_VERSION = "v1.31.4"
-
-
-def populate_install_root(root):
-    """What the role's 'Install the kubedr.etcd module_utils' task does, in a tmp dir."""
-    package = root / PACKAGE
-    package.mkdir(parents=True)
-    for source in sorted(MODULE_UTILS.glob("_*.py")):
-        shutil.copy(source, package / source.name)
-    return root
 
 
 def start_etcd(version, workdir, pki=None):
@@ -328,6 +321,30 @@ def test_retention_keep_last_2_over_3_runs_leaves_2(site):
     assert "would keep 2, prune 1" in proc.stdout
 
 
+def test_metrics_after_every_run_and_drill_records_pruned_with_their_backup(site, tmp_path):
+    textfiles = tmp_path / "textfile"
+    site.write_config(keep_last=1, metrics_dir=str(textfiles))
+    next_second()
+    first_out = run_ok(site).stdout
+    (first,) = site.backups()
+    drill = site.dest / f"{first}{DRILL_SUFFIX}"
+    drill.write_text(json.dumps({"format": DRILL_FORMAT, "result": "pass", "finished_epoch": 1}))
+    next_second()
+    run_ok(site)
+    (second,) = site.backups()
+    assert second != first and not drill.exists()
+    (prom,) = textfiles.iterdir()
+    assert prom.name == textfile_name(str(site.dest))
+    assert f"metrics: {prom}: 1 backups" in first_out
+    values = samples(prom.read_text())
+    record = json.loads((site.dest / f"{second}.json").read_text())
+    assert values["kubedr_etcd_backups_stored"] == 1
+    assert values["kubedr_etcd_backup_last_revision"] == record["snapshot"]["revision"]
+    assert values["kubedr_etcd_backup_last_size_bytes"] == record["snapshot"]["size"]
+    assert values["kubedr_etcd_drill_last_timestamp_seconds"] == 0  # its drill went with it
+    assert abs(values["kubedr_etcd_backup_last_success_timestamp_seconds"] - time.time()) < 60
+
+
 def test_retention_keeps_incomplete_and_foreign_files(site):
     site.dest.mkdir(mode=0o700)
     foreign = ["etcd-snapshot-20200101T000000Z.db", "kubernetes-other-20200101T000000Z.tar.gz"]
@@ -357,6 +374,21 @@ def test_etcd_stopped_fails_with_one_line_and_leaves_nothing(tmp_path, install_r
     # the archive it made before the save failed was removed again
     assert site.files() == []
     assert "archived " in proc.stdout
+
+
+def test_failed_run_still_writes_metrics(tmp_path, install_root, etcd_version):
+    stopped = start_etcd(etcd_version, tmp_path / "etcd")
+    try:
+        site = Site(tmp_path / "site", install_root, stopped, etcd_version)
+    finally:
+        stopped.stop()
+    site.write_config(metrics_dir=str(tmp_path / "textfile"))
+    line = one_error_line(site.run())
+    assert "no healthy etcd member" in line or "could not check the health" in line, line
+    (prom,) = (tmp_path / "textfile").iterdir()
+    values = samples(prom.read_text())
+    assert values["kubedr_etcd_backups_stored"] == 0
+    assert values["kubedr_etcd_backup_last_success_timestamp_seconds"] == 0
 
 
 def test_a_second_run_waits_for_nothing_while_the_lock_is_held(site):

@@ -24,7 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 ROLES_DIR = ROOT / "roles"
 EXAMPLE_GROUP_VARS = ROOT / "inventories" / "example" / "group_vars" / "all.yml"
-EXPECTED_ROLES = {"etcd_backup", "etcd_backup_schedule", "etcd_restore"}
+EXPECTED_ROLES = {"etcd_backup", "etcd_backup_schedule", "etcd_drill", "etcd_restore"}
 ENTRY_POINT = "main"
 # The types ansible.builtin.validate_argument_spec accepts.
 ARGSPEC_TYPES = {

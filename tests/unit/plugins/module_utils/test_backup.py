@@ -23,6 +23,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     snapshot_save_argv,
     snapshot_status_argv,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import take
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     compare_with_metadata,
     load_metadata,
@@ -95,7 +96,14 @@ def test_saved_snapshot_verifies_and_records_the_cluster(cluster, tmp_path):
     assert result["metadata_file"] == f"{snapshot}.json"
     assert result["endpoint"] == cluster.clients["m2"]
     assert result["notes"] == []
-    assert set(result["timings"]) == {"choose_member", "save", "verify", "trial_restore", "total"}
+    assert set(result["timings"]) == {
+        "choose_member",
+        "save",
+        "verify",
+        "fingerprint",
+        "trial_restore",
+        "total",
+    }
     # no temporary file, no trial restore directory left
     assert listing(dest) == [NAME, f"{NAME}.json"]
     assert stat.S_IMODE(snapshot.stat().st_mode) == 0o600
@@ -125,6 +133,10 @@ def test_saved_snapshot_verifies_and_records_the_cluster(cluster, tmp_path):
     assert record["collection_version"] == "0.1.0"
     assert record["created"] == "2026-11-26T03:00:00Z"
     assert record["control_plane_archives"] == archives
+    # the fingerprint at the snapshot's revision, from the member it was saved from
+    env = client_env([cluster.clients["m2"]], *NO_TLS)
+    assert record["fingerprint"] == take(cluster.etcdctl, env, revision)
+    assert record["fingerprint"]["keys"]["pods"] == SEEDED_KEYS
 
 
 def test_trial_restore_leaves_no_scratch(cluster, tmp_path):

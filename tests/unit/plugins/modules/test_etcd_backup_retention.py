@@ -8,6 +8,7 @@ import os
 import pytest
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._archive import archive_name
+from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import DRILL_SUFFIX
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     metadata_path,
     new_stamp,
@@ -84,6 +85,15 @@ def test_keep_last_one_of_three(three):
     assert again["pruned"] == []
     assert again["kept"] == [str(directory / snap(new))]
     assert again["msg"] == "nothing to prune, kept 1"
+
+
+def test_drill_records_go_with_their_backup(three):
+    directory, (new, mid, _old) = three
+    for when in (new, mid):
+        (directory / f"{snap(when)}{DRILL_SUFFIX}").write_text("{}")
+    result = run({"dir": str(directory), "keep_last": 1})
+    assert str(directory / f"{snap(mid)}{DRILL_SUFFIX}") in result["pruned"]
+    assert listing(directory) == sorted([*files(new), f"{snap(new)}{DRILL_SUFFIX}", "notes.txt"])
 
 
 def test_keep_days(three):

@@ -1,0 +1,197 @@
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubedr.etcd collection: not a public API, may change without notice.
+# Python standard library only, Python 3.9+: it runs on the masters, on drill hosts, inside
+# modules and in the standalone scheduled backup script.
+"""What a cluster held at one revision, in a form a restored copy is compared with exactly.
+
+A backup's fingerprint is taken on the live member right after ``snapshot save``, at the
+snapshot's revision R:
+
+* ``hashkv``: etcd's own hash of its key-value store at R (``endpoint hashkv --rev R``),
+  and the compaction revision it covered. etcd computes it from the MVCC history kept
+  since the last compaction. A restore WITHOUT ``--bump-revision`` keeps every revision
+  and the compaction mark, so a member restored from the snapshot gives the same hash at
+  R (tests/unit/plugins/module_utils/test_fingerprint.py proves it on etcd 3.4 and 3.5).
+  When the live cluster is compacted between the save and the fingerprint, its hash at R
+  covers less history than the snapshot: the two compaction revisions differ, and
+  ``compare`` says so instead of reporting different data.
+* ``keys``: the number of keys at R per Kubernetes resource under ``/registry/``
+  (``pods``, ``secrets``, ``apiregistration.k8s.io/apiservices``, ...), other keys under
+  ``(other)``, read a page at a time (keys only, never values).
+
+``compare(recorded, found)`` lists every difference; empty means equal.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
+    EtcdctlError,
+    check,
+    endpoint_hashkv_argv,
+    parse_endpoint_hashkv,
+    parse_json,
+)
+
+FORMAT = "kubedr.etcd/fingerprint/v1"
+REGISTRY = "/registry/"
+OTHER = "(other)"
+PAGE = 10000  # keys per read
+
+
+class FingerprintError(Exception):
+    """The fingerprint could not be taken; the message says where and why."""
+
+
+def resource_of(key):
+    """The Kubernetes resource a key belongs to: '/registry/pods/ns/p' -> 'pods',
+    '/registry/apiregistration.k8s.io/apiservices/v1.x' -> 'apiregistration.k8s.io/apiservices'
+    (a group has a dot), anything outside /registry/ -> '(other)'. ``key``: bytes or str."""
+    if isinstance(key, bytes):
+        key = key.decode("utf-8", "surrogateescape")
+    if not key.startswith(REGISTRY):
+        return OTHER
+    parts = key[len(REGISTRY) :].split("/")
+    if not parts[0]:
+        return OTHER
+    if "." in parts[0] and len(parts) > 2:
+        return f"{parts[0]}/{parts[1]}"
+    return parts[0]
+
+
+def _arg(key):
+    """A key (bytes) as an argv element that becomes those same bytes again."""
+    return key.decode("utf-8", "surrogateescape")
+
+
+def keys_page_argv(etcdctl, start, revision, limit=PAGE):
+    """``get`` of up to ``limit`` keys (no values) at ``revision`` from ``start`` (bytes,
+    inclusive) to the end of the key space."""
+    path = etcdctl.get("path") if isinstance(etcdctl, dict) else etcdctl
+    return [
+        str(path),
+        "get",
+        _arg(start),
+        "--from-key",
+        "--keys-only",
+        f"--rev={int(revision)}",
+        f"--limit={int(limit)}",
+        "-w",
+        "json",
+    ]
+
+
+def parse_keys_page(text):
+    """``get -w json`` -> (list of keys as bytes, more: bool)."""
+    data = parse_json(text, "etcdctl get -w json")
+    if not isinstance(data, dict):
+        raise EtcdctlError(f"etcdctl get -w json: expected an object, got {text[:200]!r}")
+    keys = [base64.b64decode(kv["key"]) for kv in data.get("kvs") or []]
+    return keys, bool(data.get("more"))
+
+
+def count_keys(etcdctl, env, revision, timeout=120, page=PAGE):
+    """{resource: count} of every key at ``revision``, read ``page`` keys at a time.
+
+    Each page starts at the last key of the one before (``get`` cannot take a key with a
+    NUL byte in argv, so "just after the last key" is not expressible); that key is
+    skipped. Raises EtcdctlError."""
+    if page < 2:
+        raise ValueError("page must be at least 2")
+    counts = {}
+    start, last = b"", None  # "" with --from-key: the whole key space
+    while True:
+        out = check(keys_page_argv(etcdctl, start, revision, page), env, timeout, "get keys")
+        keys, more = parse_keys_page(out)
+        if last is not None and keys and keys[0] == last:
+            keys = keys[1:]
+        for key in keys:
+            resource = resource_of(key)
+            counts[resource] = counts.get(resource, 0) + 1
+        if not more or not keys:
+            return dict(sorted(counts.items()))
+        start = last = keys[-1]
+
+
+def hashkv(etcdctl, env, revision, timeout=120):
+    """{'hash', 'compact_revision', 'member_id'} of the one endpoint in ``env`` at
+    ``revision``. Raises EtcdctlError."""
+    argv = [*endpoint_hashkv_argv(etcdctl), f"--rev={int(revision)}"]
+    found = parse_endpoint_hashkv(check(argv, env, timeout, f"endpoint hashkv at {revision}"))
+    if len(found) != 1:
+        raise EtcdctlError(f"endpoint hashkv answered for {len(found)} endpoints, expected one")
+    return {
+        "hash": found[0]["hash"],
+        "compact_revision": found[0]["compact_revision"],
+        "member_id": found[0]["member_id"],
+    }
+
+
+def take(etcdctl, env, revision, timeout=120):
+    """The fingerprint of the one endpoint in ``env`` (``client_env``) at ``revision``:
+    {'format', 'revision', 'hashkv', 'compact_revision', 'keys': {resource: n},
+    'total_keys'}. Raises FingerprintError.
+
+    Revision 0 is a store that never held a key (``snapshot status`` of a new cluster):
+    its fingerprint is that of an empty store, taken without asking etcd (``--rev 0``
+    would mean "now", not "then"); a drill checks the restored copy is empty instead."""
+    if int(revision) < 1:
+        return empty()
+    try:
+        hashed = hashkv(etcdctl, env, revision, timeout)
+        counts = count_keys(etcdctl, env, revision, timeout)
+    except EtcdctlError as exc:
+        hint = ""
+        if "compacted" in str(exc):
+            hint = " (the cluster was compacted past that revision meanwhile)"
+        raise FingerprintError(f"fingerprint at revision {revision} failed{hint}: {exc}") from None
+    return {
+        "format": FORMAT,
+        "revision": int(revision),
+        "hashkv": hashed["hash"],
+        "compact_revision": hashed["compact_revision"],
+        "keys": counts,
+        "total_keys": sum(counts.values()),
+    }
+
+
+def empty():
+    """The fingerprint of a store that never held a key (revision 0)."""
+    return {
+        "format": FORMAT,
+        "revision": 0,
+        "hashkv": None,
+        "compact_revision": 0,
+        "keys": {},
+        "total_keys": 0,
+    }
+
+
+def compare(recorded, found):
+    """Differences (list of str; empty: equal) between a recorded fingerprint and one
+    taken from a restored copy at the same revision."""
+    if not isinstance(recorded, dict) or recorded.get("format") != FORMAT:
+        return [f"no usable fingerprint was recorded (found {recorded!r:.120})"]
+    problems = []
+    if recorded.get("revision") != found.get("revision"):
+        problems.append(
+            f"taken at revision {found.get('revision')}, recorded at {recorded.get('revision')}"
+        )
+    if recorded.get("compact_revision") != found.get("compact_revision"):
+        problems.append(
+            f"compaction revision is {found.get('compact_revision')}, recorded"
+            f" {recorded.get('compact_revision')}: the live cluster was compacted between the"
+            " save and the fingerprint, so hashkv is not comparable"
+        )
+    elif recorded.get("hashkv") != found.get("hashkv"):
+        problems.append(f"hashkv is {found.get('hashkv')}, recorded {recorded.get('hashkv')}")
+    want, have = recorded.get("keys") or {}, found.get("keys") or {}
+    for resource in sorted(set(want) | set(have)):
+        if want.get(resource, 0) != have.get(resource, 0):
+            problems.append(
+                f"{resource}: {have.get(resource, 0)} keys, recorded {want.get(resource, 0)}"
+            )
+    return problems
