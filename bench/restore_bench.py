@@ -125,6 +125,9 @@ def collection(lab, controller_dir, reports):
         "etcd_restore_confirm=true",
         "-e",
         "etcd_restore_force=true",
+        # the bare script's restore before it made a new cluster (new token, new id)
+        "-e",
+        "etcd_restore_allow_other_cluster=true",
         "-e",
         f"etcd_restore_report_dir={reports}",
     )

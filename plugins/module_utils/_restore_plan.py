@@ -460,12 +460,20 @@ def _check_identity(masters, snapshot, names, complete, allow_other, problems, w
         or ((m or {}).get("preflight") or {}).get("last_restore")
         for m in masters
     )
+    live_names = sorted(m.get("name") for m in live if m.get("name"))
     if snapshot["cluster_id"] and cluster_id and snapshot["cluster_id"] != cluster_id:
         text = (
             f"the snapshot comes from etcd cluster {snapshot['cluster_id']} but the live"
             f" cluster is {cluster_id}"
         )
-        if restored_by_us:
+        if live_names != sorted(names):
+            # what answers is not this cluster's full membership (after a disaster a member
+            # may have started alone, as a new empty cluster): nothing to compare with
+            warnings.append(
+                f"{text}, whose members ({', '.join(live_names) or 'none'}) are not the"
+                " planned ones: the live cluster is not whole, its id is not compared"
+            )
+        elif restored_by_us:
             warnings.append(f"{text}: the live cluster was made by an earlier restore")
         else:
             other.append(f"{text}: check that it is this cluster's backup{allow}")

@@ -663,3 +663,14 @@ def test_inputs_not_modified():
     before = copy.deepcopy((masters, meta))
     plan_of(masters, meta)
     assert (masters, meta) == before
+
+
+def test_a_member_that_started_alone_after_the_disaster_is_no_other_cluster():
+    """After the data is lost, the first master may start as a new empty one-member
+    cluster: another cluster id, but not the cluster the snapshot is compared with."""
+    masters = live(three(), voting("master-1"), cluster_id="1111")
+    record = metadata()
+    record["etcd"]["cluster_id"] = "2222"
+    result = plan_of(masters, record)
+    assert result["ok"], result["problems"]
+    assert "the live cluster is not whole, its id is not compared" in result["warnings"][0]
