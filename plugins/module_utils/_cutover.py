@@ -291,6 +291,14 @@ def finish(state_dir, run_id, phase, outcome=None, details=None, check_mode=Fals
         raise CutoverError(f"phase verified needs started, this master is at {journal['phase']}")
     if check_mode:
         return {"changed": not J.reached(journal, phase), "msg": f"would record {phase}"}
+    try:
+        with J.step_lock(state_dir, timeout=600):
+            return _finish(state_dir, run_id, phase, outcome, details)
+    except J.JournalError as exc:
+        raise CutoverError(exc.msg) from None
+
+
+def _finish(state_dir, run_id, phase, outcome, details):
     journal = _record(state_dir, run_id, phase, outcome=outcome, details=details)
     removed = False
     if phase == "done":

@@ -42,6 +42,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     snapshot_restore_argv,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._files import fsync_dir as _fsync_dir
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import remove
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     check_stamp,
@@ -256,6 +257,35 @@ def _refuse_running(data_dir, proc_root):
         )
 
 
+def _refuse_writers(path, proc_root="/proc"):
+    """Refuse while a process (a restore tool a killed run left behind) names ``path``
+    or a path under it in its command line."""
+    busy = [
+        p
+        for p in processes(proc_root)
+        if any(arg == path or arg.startswith(path + os.sep) for arg in p["argv"][1:])
+    ]
+    if busy:
+        pids = ", ".join(str(p["pid"]) for p in busy)
+        raise RestoreError(
+            f"{path} is still being written by pid {pids} ({command_line(busy[0]['argv'])}),"
+            " a step of an interrupted run: wait until it ends, then run again; nothing was"
+            " changed"
+        )
+
+
+def _is_restored(names, staged_record):
+    """Whether ``member/`` is the staged restore: the marker says so, or it is the very
+    directory that was staged (same inode: a rename keeps it)."""
+    if os.path.isfile(names["marker"]):
+        return True
+    try:
+        inode = os.stat(names["member"]).st_ino
+    except OSError:
+        return False
+    return bool(staged_record) and staged_record.get("inode") == inode
+
+
 def _read_json(path):
     try:
         with open(path, encoding="utf-8") as handle:
@@ -368,6 +398,10 @@ def stage(
             notes.append(f"created {data_dir} (mode 0700)")
         owner = os.stat(data_dir)
         if os.path.lexists(names["staging"]):
+            _refuse_writers(names["staging"])
+            # the record first: a kill in the middle of the removal must not leave a
+            # record without the member it describes
+            remove(record_path)
             shutil.rmtree(names["staging"])
             notes.append(f"removed {names['staging']} left by an interrupted run")
         _check_space(data_dir, trailer["size"])
@@ -384,7 +418,10 @@ def stage(
         if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
             _chown_tree(staged, owner.st_uid, owner.st_gid)
         _fsync_tree(staged)
-        write_json_atomic(record_path, {**wanted, "snapshot": str(snapshot), "stamp": stamp})
+        write_json_atomic(
+            record_path,
+            {**wanted, "snapshot": str(snapshot), "stamp": stamp, "inode": os.stat(staged).st_ino},
+        )
     except (EtcdctlError, OSError, RestoreError) as exc:
         shutil.rmtree(names["staging"], ignore_errors=True)
         why = exc.msg if isinstance(exc, (EtcdctlError, RestoreError)) else str(exc)
@@ -463,10 +500,10 @@ def swap_in(data_dir, stamp, record=None, check_mode=False, proc_root="/proc"):
             f"{names['aside']} already exists and so does {names['member']}: look at both;"
             " nothing was changed"
         )
-    if not staged_there and not member_there:
+    if not staged_there and not (member_there and _is_restored(names, staged_record)):
         raise RestoreError(
-            f"neither {names['member']} nor the staged {staged} exists: the staged restore"
-            " is gone; stage it again; nothing was changed"
+            f"the staged restore {staged} is gone (and {names['member']} is not it): stage"
+            " it again; nothing was changed"
         )
     moved_aside = names["aside"] if (aside_there or (member_there and staged_there)) else None
     if check_mode:
@@ -521,12 +558,10 @@ def swap_out(data_dir, stamp, check_mode=False, proc_root="/proc"):
     member_there = os.path.lexists(names["member"])
     aside_there = os.path.isdir(names["aside"])
     marker_there = os.path.isfile(names["marker"])
-    staged_there = os.path.isdir(os.path.join(names["restored"], "member"))
-    # the restored member is in member/ when the marker says so, or when the staged one
-    # is gone from staging although it was staged (a kill before the marker)
-    restored_in = member_there and (
-        marker_there
-        or (not staged_there and os.path.isfile(os.path.join(names["staging"], "staged.json")))
+    # the restored member is in member/ when the marker says so, or when member/ is the
+    # very directory that was staged (a kill between the rename and the marker)
+    restored_in = member_there and _is_restored(
+        names, _read_json(os.path.join(names["staging"], "staged.json"))
     )
     steps = []
     if restored_in:

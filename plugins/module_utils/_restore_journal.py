@@ -340,11 +340,18 @@ def process_start(pid, proc_root="/proc"):
 def controller_identity(pid, user=None, proc_root="/proc"):
     """Who and where this controller is: enough to tell later whether ``pid`` (the
     ansible-playbook process) still runs, when asked on the same machine and boot."""
+    try:
+        pid_ns = os.readlink(os.path.join(proc_root, "self", "ns", "pid"))
+    except OSError:
+        pid_ns = ""
     return {
         "hostname": socket.gethostname(),
         "user": user or os.environ.get("USER") or str(os.geteuid()),
         "machine_id": _read_text("/etc/machine-id") or "",
         "boot_id": _read_text(os.path.join(proc_root, "sys/kernel/random/boot_id")) or "",
+        # two job containers on one node share the boot id (and may share a machine id):
+        # the pid namespace tells them apart
+        "pid_ns": pid_ns,
         "pid": int(pid),
         "pid_start": process_start(pid, proc_root),
     }
@@ -357,6 +364,7 @@ def same_machine(left, right):
         and left.get("machine_id")
         and left.get("machine_id") == right.get("machine_id")
         and left.get("boot_id") == right.get("boot_id")
+        and left.get("pid_ns") == right.get("pid_ns")
     )
 
 
@@ -366,7 +374,9 @@ def holder_alive(holder, here, proc_root="/proc"):
     if not same_machine(holder, here):
         return None
     start = holder.get("pid_start")
-    return start is not None and process_start(holder.get("pid"), proc_root) == start
+    if start is None:
+        return None  # no start time was recorded: its life cannot be proven either way
+    return process_start(holder.get("pid"), proc_root) == start
 
 
 def holder_text(journal):
@@ -432,6 +442,10 @@ def decide(journals, here, *, snapshot_sha256=None, takeover=None, alive=None, n
         return {"mode": "new", "journal": None, "msg": "no restore run holds a master"}
 
     run_ids = sorted({j.get("run_id") for j in held.values()})
+    if len(run_ids) > 1 and takeover in run_ids:
+        # the user names the run to go on with (or to roll back); the others are left
+        held = {host: j for host, j in held.items() if j.get("run_id") == takeover}
+        run_ids = [takeover]
     if len(run_ids) > 1:
         return {
             "mode": "refuse",

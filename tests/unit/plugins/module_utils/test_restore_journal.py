@@ -226,3 +226,17 @@ def test_a_rolled_back_run_does_not_move_forward_again(tmp_path):
     with pytest.raises(J.JournalError, match="is rolled-back on this master"):
         J.record(state, RUN, "staged")
     assert J.read(state)["phase"] == "rolled-back"
+
+
+def test_takeover_picks_one_of_two_runs_holding_the_masters():
+    held = {"a": journal(), "b": journal(run_id=OTHER)}
+    assert J.decide(held, HERE, alive=lambda h: None)["mode"] == "refuse"
+    picked = J.decide(held, HERE, alive=lambda h: None, takeover=OTHER)
+    assert picked["mode"] == "resume" and picked["journal"]["run_id"] == OTHER
+
+
+def test_another_pid_namespace_or_no_start_time_cannot_be_proven_dead():
+    here = J.controller_identity(os.getpid())
+    assert here["pid_ns"].startswith("pid:[")
+    assert J.holder_alive(dict(here, pid_ns="pid:[1]"), here) is None  # another container
+    assert J.holder_alive(dict(here, pid_start=None), here) is None

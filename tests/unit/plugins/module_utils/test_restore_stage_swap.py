@@ -130,3 +130,40 @@ def test_swap_out_puts_the_old_member_back_from_any_state(saved, member, kill):
     member.start()
     assert "/registry/after-the-snapshot" in member.keys()  # the old data, not the snapshot
     member.stop()
+
+
+def test_a_restage_killed_midway_never_takes_the_old_member_for_the_restored_one(saved, member):
+    """Killed while a re-stage removes the old staging dir: staged.json may outlive the
+    staged member. member/ is still the old one: the swap refuses, the rollback keeps it."""
+    old = tree_digest(member.data_dir / "member")
+    stage(**stage_args(saved, member))
+    staging = member.data_dir / STAGING
+    import shutil
+
+    shutil.rmtree(staging / "data")  # the part of the removal that happened
+    with pytest.raises(RestoreError, match="is gone"):
+        swap_in(str(member.data_dir), STAMP)
+    swap_out(str(member.data_dir), STAMP)
+    assert tree_digest(member.data_dir / "member") == old
+    assert not any(n.startswith("member.failed") for n in listing(member.data_dir))
+
+
+def test_stage_waits_for_a_restore_a_killed_run_left_writing(saved, member, tmp_path):
+    import subprocess
+    import sys
+
+    stage(**stage_args(saved, member))
+    staging = member.data_dir / STAGING
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "--data-dir", str(staging / "data")]
+    )
+    try:
+        from tests.support.fake_processes import wait_for_cmdline
+
+        wait_for_cmdline(writer.pid, sys.executable)
+        with pytest.raises(RestoreError, match=f"is still being written by pid {writer.pid}"):
+            stage(**stage_args(saved, member, initial_cluster_token="another-token"))
+    finally:
+        writer.kill()
+        writer.wait()
+    assert (staging / "data" / "member").is_dir()  # left as it was
