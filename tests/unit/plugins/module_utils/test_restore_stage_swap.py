@@ -9,6 +9,9 @@ swap_in finishes the restore from it and swap_out puts the old member back from 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -19,6 +22,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._restore import (
     swap_out,
 )
 from tests.support.etcd_restore import STAMP, restore_args, restore_fixtures, seeded_keys
+from tests.support.fake_processes import wait_for_cmdline
 from tests.support.files import listing, tree_digest
 
 pytestmark = pytest.mark.timeout(180)
@@ -138,8 +142,6 @@ def test_a_restage_killed_midway_never_takes_the_old_member_for_the_restored_one
     old = tree_digest(member.data_dir / "member")
     stage(**stage_args(saved, member))
     staging = member.data_dir / STAGING
-    import shutil
-
     shutil.rmtree(staging / "data")  # the part of the removal that happened
     with pytest.raises(RestoreError, match="is gone"):
         swap_in(str(member.data_dir), STAMP)
@@ -149,17 +151,12 @@ def test_a_restage_killed_midway_never_takes_the_old_member_for_the_restored_one
 
 
 def test_stage_waits_for_a_restore_a_killed_run_left_writing(saved, member, tmp_path):
-    import subprocess
-    import sys
-
     stage(**stage_args(saved, member))
     staging = member.data_dir / STAGING
     writer = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(30)", "--data-dir", str(staging / "data")]
     )
     try:
-        from tests.support.fake_processes import wait_for_cmdline
-
         wait_for_cmdline(writer.pid, sys.executable)
         with pytest.raises(RestoreError, match=f"is still being written by pid {writer.pid}"):
             stage(**stage_args(saved, member, initial_cluster_token="another-token"))
