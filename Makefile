@@ -56,7 +56,7 @@ integration: deps venv
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 test: deps venv lint
-	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest --durations=25 tests/unit tests/integration $(PYTEST_ARGS)
 
 lab-up: deps venv
 	$(LAB) up --masters $(MASTERS) --etcd $(ETCD_VERSION)
