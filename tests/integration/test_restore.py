@@ -376,7 +376,7 @@ def test_restore_from_an_encrypted_backup(on_35_only, tmp_path):
     (report_file,) = (tmp_path / "r").glob("restore-*.json")
     report = json.loads(report_file.read_text())
     assert report["decrypted"] is True
-    assert report["snapshot"] == str(backup.controller_copy)
+    assert report["snapshot"]["name"] == str(backup.controller_copy)
     # the plain copy made on the controller is gone; the encrypted backup stays as it was
     assert list((backup.dir / ".decrypted").iterdir()) == []
     # A second run decrypts again, finds the restore done, and changes nothing.
