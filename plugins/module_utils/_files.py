@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 
 def fsync_dir(path):
@@ -35,3 +36,25 @@ def remove(*paths):
             continue
         removed = True
     return removed
+
+
+def write_text_atomic(path, text, mode=0o600):
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one,
+    never half: temp file in the same directory (a dot-name, which retention ignores),
+    fsync, chmod, rename, fsync the directory. Raises OSError; the temp file is gone."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(directory)

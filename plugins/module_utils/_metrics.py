@@ -23,9 +23,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._files import fsync_dir
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import write_text_atomic
 from ansible_collections.kubedr.etcd.plugins.module_utils._retention import scan
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
@@ -160,29 +159,12 @@ def write_atomic(path, text, mode=0o644):
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
     except OSError as exc:
         raise MetricsError(f"cannot write metrics to {directory}: {exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
+        write_text_atomic(path, text, mode)
     except OSError as exc:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
         raise MetricsError(f"cannot write metrics file {path}: {exc}") from None
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(directory)
 
 
 def textfile(backup_dir, textfile_dir=DEFAULT_TEXTFILE_DIR, extra_labels=None):

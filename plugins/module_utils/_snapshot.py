@@ -29,9 +29,10 @@ import json
 import os
 import re
 import stat
-import tempfile
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._files import fsync_dir
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import (
+    write_text_atomic,
+)
 
 TRAILER_SIZE = 32  # sha256 digest
 BLOCK_SIZE = 512
@@ -236,26 +237,8 @@ def metadata_path(snapshot_path):
 
 
 def write_json_atomic(path, data, mode=0o600):
-    """Write ``data`` as JSON to ``path`` so that readers see the old file or the
-    whole new one, never half: temp file in the same directory (a dot-name, which
-    retention ignores), fsync, chmod, rename, fsync the directory."""
-    directory = os.path.dirname(os.path.abspath(path))
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(directory)
+    """Write ``data`` as JSON to ``path`` atomically (``_files.write_text_atomic``)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode)
 
 
 def load_metadata(path):
