@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.server
 import json
 import signal
+import socketserver
 import ssl
 import sys
 import threading
@@ -82,11 +83,27 @@ def make_handler(probe):
     return Handler
 
 
+class Server(http.server.ThreadingHTTPServer):
+    """ThreadingHTTPServer without the reverse DNS lookup of its own address.
+
+    HTTPServer.server_bind asks socket.getfqdn() for the bound host; the lab's
+    namespaces have no reachable resolver, so that lookup alone held every start
+    (and every restart after a restore) for about ten seconds before :6443
+    accepted a connection.
+    """
+
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = host
+        self.server_port = port
+
+
 def main(argv):
     flags = parse_flags(argv)
     probe = EtcdProbe(flags)
     port = int(flags.get("secure-port", "6443"))
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), make_handler(probe))
+    server = Server(("0.0.0.0", port), make_handler(probe))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(flags["tls-cert-file"], flags["tls-private-key-file"])
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
