@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from ansible_collections.kubedr.etcd.plugins.module_utils import _files as F
 from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore import (
     RestoreError,
@@ -156,12 +157,16 @@ def lock(state_dir, header, check_mode=False, timeout=600):
 # --------------------------------------------------------------------------
 
 
-def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=False):
+def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=False, upload=None):
     """Run one cut-over step (``stage``, ``stop``, ``swap`` or ``start``) on this master.
 
     The journal is read, the step done and its phase recorded all under the step lock:
     a step of a killed run still running here finishes (and records) before this one
     looks, and a rollback in between is seen.
+
+    ``upload`` (stage only): a copy of the snapshot just transferred to this master (into
+    Ansible's temporary directory); it becomes the run's copy (``snapshot_copy``) before
+    the stage, or is removed when the stage is already cut over.
 
     Returns {'changed', 'phase', 'seconds' (waited), 'detail' (the step's own result),
     'msg'}. Raises CutoverError naming what is wrong and what to do.
@@ -171,15 +176,17 @@ def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=F
     context = J.step_lock(state_dir, timeout=restore_timeout) if not check_mode else _nothing()
     try:
         with context:
-            return _step(state_dir, run_id, name, timeout, restore_timeout, check_mode)
+            return _step(state_dir, run_id, name, timeout, restore_timeout, check_mode, upload)
     except (RestoreError, StaticPodsError) as exc:
         raise CutoverError(exc.msg, **exc.details) from None
     except J.JournalError as exc:
         raise CutoverError(exc.msg) from None
 
 
-def _step(state_dir, run_id, name, timeout, restore_timeout, check_mode):
+def _step(state_dir, run_id, name, timeout, restore_timeout, check_mode, upload=None):
     journal = _journal(state_dir, run_id)
+    if name == "stage" and not check_mode:
+        _take_upload(state_dir, journal, upload)
     if journal.get("phase") in J.ROLLBACK_PHASES:
         raise CutoverError(
             f"run {run_id} was rolled back on this master (phase {journal.get('phase')});"
@@ -221,6 +228,31 @@ def _step(state_dir, run_id, name, timeout, restore_timeout, check_mode):
         "detail": detail,
         "msg": detail.get("msg", ""),
     }
+
+
+def _take_upload(state_dir, journal, upload):
+    """Make ``upload`` the run's copy of the snapshot (a stage not yet cut over), or drop
+    it; without one, the run's copy must be there already (a resumed stage)."""
+    copy = snapshot_copy(state_dir, journal)
+    if upload:
+        try:
+            if J.reached(journal, "stopped") or journal.get("phase") in J.ROLLBACK_PHASES:
+                F.remove(upload)
+                return
+            os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
+            F.move_file(upload, copy, mode=0o600)
+        except OSError as exc:
+            raise CutoverError(
+                f"cannot move the transferred snapshot {upload} to {copy}: {exc}; nothing"
+                " was stopped. Free space or fix the directory, then re-run the playbook"
+            ) from None
+        return
+    if not J.reached(journal, "stopped") and not os.path.isfile(copy):
+        raise CutoverError(
+            f"the run's copy of the snapshot {copy} is not on this master; nothing was"
+            " stopped. Re-run the playbook: it transfers the snapshot again",
+            copy_missing=True,
+        )
 
 
 class _nothing:

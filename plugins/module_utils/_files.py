@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 
@@ -58,3 +59,37 @@ def write_text_atomic(path, text, mode=0o600):
             pass
         raise
     fsync_dir(directory)
+
+
+def move_file(src, dest, mode=0o600, chunk_size=1 << 20):
+    """Move ``src`` to ``dest`` whole or not at all: a rename where both lie on one file
+    system, otherwise a streamed copy into a dot-named temp file beside ``dest`` (fsync,
+    chmod, rename) and then ``src`` removed. ``dest`` is replaced. Raises OSError; a
+    half-written temp file is removed, ``src`` stays until ``dest`` is complete."""
+    directory = os.path.dirname(os.path.abspath(dest))
+    try:
+        os.chmod(src, mode)
+        os.replace(src, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    else:
+        fsync_dir(directory)
+        return
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dest)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as source:
+            while True:
+                chunk = source.read(chunk_size)
+                if not chunk:
+                    break
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, dest)
+    except BaseException:
+        remove(temp)
+        raise
+    fsync_dir(directory)
+    remove(src)

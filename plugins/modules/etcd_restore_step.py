@@ -51,6 +51,29 @@ options:
       of a killed run that still runs on this master.
     type: int
     default: 600
+  src:
+    description:
+      - O(step=stage) only. The snapshot on the controller (already checked there). The
+        action plugin transfers it to the master before the stage, straight into Ansible's
+        remote temporary directory, and the step moves it into the run's own directory
+        (C(<snapshot_dir>/<run id>/), mode 0700) and checks it against the journal's sha256.
+      - A resumed stage transfers it again. Without O(src) the run's copy must be on the
+        master already.
+    type: path
+  compress:
+    description:
+      - Whether SSH may compress the transfer of O(src) (the C(ssh) connection plugin).
+      - Off by default, whatever C(ssh_args) says - over a fast link, compressing hundreds
+        of MiB costs more CPU time than it saves (measured in C(docs/restore.md)). The
+        transfer then goes over a control connection of its own, so a compressing one
+        opened earlier is not reused. Turn it on over a slow link.
+    type: bool
+    default: false
+  upload:
+    description:
+      - Set by the action plugin, not by hand - the transferred copy of O(src) on the
+        master, which the stage moves into the run's own directory.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -77,6 +100,7 @@ EXAMPLES = r"""
   kubedr.etcd.etcd_restore_step:
     step: stage
     run_id: 20261126T031500Z-4f9a1c
+    src: /var/backups/etcd/etcd-snapshot-20261126T030000Z.db
 """
 
 RETURN = r"""
@@ -116,6 +140,9 @@ def main():
             "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
             "timeout": {"type": "int", "default": 180},
             "restore_timeout": {"type": "int", "default": 600},
+            "src": {"type": "path"},
+            "compress": {"type": "bool", "default": False},
+            "upload": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -128,6 +155,7 @@ def main():
             timeout=p["timeout"],
             restore_timeout=p["restore_timeout"],
             check_mode=module.check_mode,
+            upload=p["upload"],
         )
     except CutoverError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
