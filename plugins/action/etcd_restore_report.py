@@ -10,7 +10,9 @@ import os
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._data import plain
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import write_text_atomic
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_report import build
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_report_html import render
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import write_json_atomic
 
 ARGUMENT_SPEC = {
@@ -43,10 +45,12 @@ class ActionModule(ActionBase):
             ready_at=args["ready_at"],
             extra=plain(args["extra"]),
         )
-        path = None
+        path = html_path = None
         if args["report_dir"] and not self._task.check_mode:
             os.makedirs(args["report_dir"], mode=0o700, exist_ok=True)
-            path = os.path.join(args["report_dir"], f"restore-{report['run_id']}.json")
+            name = os.path.join(args["report_dir"], f"restore-{report['run_id']}")
+            path, html_path = f"{name}.json", f"{name}.html"
             write_json_atomic(path, report)
-        result.update(changed=False, report=report, path=path)
+            write_text_atomic(html_path, render(report))
+        result.update(changed=False, report=report, path=path, html_path=html_path)
         return result

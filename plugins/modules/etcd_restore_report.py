@@ -19,6 +19,11 @@ description:
     kube-apiserver was ready again (O(ready_at)).
   - Writes the report as C(restore-<run id>.json) (mode 0600) in O(report_dir) on the
     controller when given, and returns it.
+  - Beside it, C(restore-<run id>.html) (mode 0600) is the same report as a page to look at,
+    with every master's phases on one time axis (an SVG timeline from the journals'
+    timestamps) and the downtime shaded, the checks and their results, the plan. The page
+    is one self-contained file that loads nothing (no script, no style sheet, font or
+    image from elsewhere); every value in it is escaped.
 options:
   run:
     description: The run's journal header, as M(kubedr.etcd.etcd_restore_plan) returns it.
@@ -45,12 +50,13 @@ options:
     description: More top-level fields for the report.
     type: dict
   report_dir:
-    description: Controller directory for the report file; none is written without it.
+    description: Controller directory for the report files (JSON and HTML); none is written
+      without it.
     type: path
 attributes:
   check_mode:
     support: full
-    details: Builds the report; writes no file.
+    details: Builds the report; writes no files.
   diff_mode:
     support: none
   idempotent:
@@ -81,7 +87,14 @@ report:
   returned: success
   type: dict
 path:
-  description: The report file, or null when none was written.
+  description: The JSON report file, or null when none was written.
   returned: success
   type: str
+  sample: /root/kubedr-etcd-restore-reports/restore-20261129T231715Z-93fef7.json
+html_path:
+  description: The HTML page of the report, beside the JSON file, or null when none was
+    written.
+  returned: success
+  type: str
+  sample: /root/kubedr-etcd-restore-reports/restore-20261129T231715Z-93fef7.html
 """

@@ -37,7 +37,15 @@ def restore_and_check(lab, backup, report_dir):
     for key in ("keys", "registry_keys", "bytes", "sha256"):
         assert after[key] == backup.digest[key], (key, after, backup.digest)
     (report_file,) = report_dir.glob("restore-*.json")
-    return data, json.loads(report_file.read_text()), after
+    report = json.loads(report_file.read_text())
+    # the same report as a page, beside it
+    page = report_file.with_suffix(".html").read_text(encoding="utf-8")
+    assert f"Restore {report['run_id']}: {report['outcome']}" in page
+    assert sorted(p.name for p in report_dir.iterdir()) == [
+        f"restore-{report['run_id']}.html",
+        f"restore-{report['run_id']}.json",
+    ]
+    return data, report, after
 
 
 def test_restore_ha_brings_every_key_and_value_back(lab, tmp_path):

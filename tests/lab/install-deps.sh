@@ -3,7 +3,8 @@
 # Idempotent and quick when everything is there already:
 #   - Debian packages: etcd 3.4 (bookworm), openssh, iproute2, netcat, rsync, age
 #     (backup encryption on the controller), prometheus (its promtool checks the
-#     backup metrics and the example alert rules in the tests; the server is not started), ...
+#     backup metrics and the example alert rules in the tests; the server is not started),
+#     chromium (the tests render the restore report's HTML page in it, headless), ...
 #   - etcd 3.5 from Debian trixie's packages, unpacked (not installed) into
 #     /opt/kubedr-lab/etcd-3.5.16, with a private apt list so the system's
 #     sources stay as they are. That list is this machine's own Debian archive
@@ -15,7 +16,7 @@ ETCD35_VERSION=3.5.16
 ETCD35_ROOT=${KUBEDR_LAB_ETCD35_ROOT:-/opt/kubedr-lab/etcd-${ETCD35_VERSION}}
 PACKAGES=(etcd-server etcd-client openssh-server openssh-client rsync iproute2
           netcat-openbsd procps util-linux make python3 python3-venv ca-certificates age
-          prometheus)
+          prometheus chromium)
 
 if [ "$(id -u)" != 0 ]; then
     echo "install-deps: run as root (apt-get, /opt)" >&2
