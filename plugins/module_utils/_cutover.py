@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import time
+from urllib.parse import urlsplit
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _files as F
 from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
@@ -53,6 +56,8 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
 )
 
 PEER_PORT = 2380
+# How often a step waiting for its turn, or for pods to go or ports to listen, looks again.
+POLL = 0.1
 STEPS = ("stage", "stop", "swap", "start")
 _NEEDS = {"stage": "locked", "stop": "staged", "swap": "stopped", "start": "swapped"}
 _REACHES = {"stage": "staged", "stop": "stopped", "swap": "swapped", "start": "started"}
@@ -183,6 +188,27 @@ def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=F
         raise CutoverError(exc.msg) from None
 
 
+def steps(state_dir, run_id, names, **kwargs):
+    """``step`` for each of ``names`` in turn (a name alone is one step). Returns the last
+    step's result with ``changed`` and ``seconds`` over all of them and ``steps`` (each
+    step's result by name). The first step that fails stops the rest."""
+    if isinstance(names, str):
+        names = [names]
+    if not names:
+        raise CutoverError("no step given")
+    done = {}
+    for name in names:
+        done[name] = step(state_dir, run_id, name, **kwargs)
+    last = done[names[-1]]
+    return dict(
+        last,
+        changed=any(r["changed"] for r in done.values()),
+        seconds=round(sum(r.get("seconds") or 0 for r in done.values()), 3),
+        msg="; ".join(r["msg"] for r in done.values() if r.get("msg")),
+        steps=done,
+    )
+
+
 def _step(state_dir, run_id, name, timeout, restore_timeout, check_mode, upload=None):
     journal = _journal(state_dir, run_id)
     if name == "stage" and not check_mode:
@@ -255,6 +281,70 @@ def _take_upload(state_dir, journal, upload):
         )
 
 
+# --------------------------------------------------------------------------
+# turns: every master runs stop (and start) at once; each waits for the masters before it
+# --------------------------------------------------------------------------
+
+
+def peers_before(journal, name):
+    """[(host, address, port)] of the masters whose ``name`` step (stop or start) comes
+    before this master's in the plan's order: ``stop_order`` (followers first, the leader
+    last) or ``start_order``. Their peer URLs come from the plan in the journal."""
+    plan = journal.get("plan") or {}
+    order = list(plan.get("stop_order" if name == "stop" else "start_order") or [])
+    me = (journal.get("member") or {}).get("host")
+    if me not in order:
+        return []
+    members = {m.get("host"): m for m in plan.get("members") or []}
+    before = []
+    for host in order[: order.index(me)]:
+        for url in (members.get(host) or {}).get("peer_urls") or []:
+            parts = urlsplit(url)
+            if parts.hostname:
+                before.append((host, parts.hostname, parts.port or PEER_PORT))
+    return before
+
+
+def _answers(address, port, timeout=0.3):
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_turn(journal, name, timeout, poll=POLL, answers=_answers):
+    """Wait until the masters before this one are done with ``name``: for ``stop``, until
+    none of their peer ports answers (their etcd is gone - a member already down counts
+    as stopped); for ``start``, until all of them answer. The order is the plan's, so the
+    members still stop and start one at a time though every master runs its step at
+    once. Returns {'after', 'waited'}; CutoverError naming who is late after ``timeout``."""
+    before = peers_before(journal, name)
+    if not before:
+        return {"after": [], "waited": 0.0}
+    want = name == "start"
+    start = time.monotonic()
+    deadline = start + timeout
+    while True:
+        late = sorted({host for host, address, port in before if answers(address, port) != want})
+        if not late:
+            return {
+                "after": sorted({h for h, _a, _p in before}),
+                "waited": round(time.monotonic() - start, 3),
+            }
+        if time.monotonic() >= deadline:
+            what = (
+                "still serves its peer port" if name == "stop" else "does not serve its peer port"
+            )
+            raise CutoverError(
+                f"{name}: waited {timeout} s for {', '.join(late)}, which {what}; this master"
+                f" {'stops' if name == 'stop' else 'starts'} after it (the plan's order). Look at"
+                f" the {name} step on {', '.join(late)}, then re-run the playbook",
+                late=late,
+            )
+        time.sleep(poll)
+
+
 class _nothing:
     def __enter__(self):
         return self
@@ -289,9 +379,15 @@ def _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode):
                 f"the staged restore {restored['staging']} is gone: nothing was stopped;"
                 " re-run the playbook (it stages again)"
             )
-        return stop_pods(
-            names["manifests_dir"], names["stamp"], timeout=timeout, check_mode=check_mode
+        turn = {} if check_mode else wait_for_turn(journal, "stop", timeout)
+        result = stop_pods(
+            names["manifests_dir"],
+            names["stamp"],
+            timeout=timeout,
+            check_mode=check_mode,
+            poll=POLL,
         )
+        return dict(result, turn=turn)
     if name == "swap":
         return swap_in(
             names["data_dir"],
@@ -299,13 +395,16 @@ def _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode):
             record={"run_id": journal["run_id"]},
             check_mode=check_mode,
         )
-    return start_pods(
+    turn = {} if check_mode else wait_for_turn(journal, "start", timeout)
+    result = start_pods(
         names["manifests_dir"],
         names["manifests_aside"],
         wait_ports=[PEER_PORT],
         timeout=timeout,
         check_mode=check_mode,
+        poll=POLL,
     )
+    return dict(result, turn=turn)
 
 
 # --------------------------------------------------------------------------

@@ -29,8 +29,16 @@ description:
     stops a started member again); a step a killed run left half done is finished.
 options:
   step:
-    description: The step to run.
-    type: str
+    description:
+      - The step to run, or several in their order (for example V([stop, swap]), each
+        recorded as it is done).
+      - O(step=stop) and O(step=start) run on every master at once. Each master waits for
+        its turn - the masters before it in the plan's C(stop_order) (followers first, the
+        leader last) no longer serving their peer port, or the one before it in
+        C(start_order) serving it - so the members still stop and start one at a time,
+        without a round trip from the controller between them.
+    type: list
+    elements: str
     choices: [stage, stop, swap, start]
     required: true
   run_id:
@@ -101,6 +109,11 @@ EXAMPLES = r"""
     step: stage
     run_id: 20261126T031500Z-4f9a1c
     src: /var/backups/etcd/etcd-snapshot-20261126T030000Z.db
+
+- name: Stop every master in the plan's order, each swapping its staged member in once stopped
+  kubedr.etcd.etcd_restore_step:
+    step: [stop, swap]
+    run_id: 20261126T031500Z-4f9a1c
 """
 
 RETURN = r"""
@@ -110,12 +123,18 @@ phase:
   type: str
   sample: staged
 seconds:
-  description: Seconds waited (stop, start) or taken (stage) by this step.
+  description: Seconds waited (stop, start) or taken (stage) by the steps, added up.
   returned: success
   type: float
   sample: 1.4
 detail:
-  description: The step's own result (the restore command, what was moved where).
+  description: The last step's own result (the restore command, what was moved where; for
+    stop and start also C(turn), the masters this one waited for and how long).
+  returned: success
+  type: dict
+steps:
+  description: Each step's result (C(changed), C(phase), C(seconds), C(detail), C(msg)), by
+    step name.
   returned: success
   type: dict
 """
@@ -125,7 +144,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # noqa: E402
     STEPS,
     CutoverError,
-    step,
+    steps,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (  # noqa: E402
     DEFAULT_STATE_DIR,
@@ -135,7 +154,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal impor
 def main():
     module = AnsibleModule(
         argument_spec={
-            "step": {"type": "str", "choices": list(STEPS), "required": True},
+            "step": {"type": "list", "elements": "str", "choices": list(STEPS), "required": True},
             "run_id": {"type": "str", "required": True},
             "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
             "timeout": {"type": "int", "default": 180},
@@ -148,7 +167,7 @@ def main():
     )
     p = module.params
     try:
-        result = step(
+        result = steps(
             p["state_dir"],
             p["run_id"],
             p["step"],
