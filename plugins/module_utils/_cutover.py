@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -287,9 +288,9 @@ def _take_upload(state_dir, journal, upload):
 
 
 def peers_before(journal, name):
-    """[(host, address, port)] of the masters whose ``name`` step (stop or start) comes
-    before this master's in the plan's order: ``stop_order`` (followers first, the leader
-    last) or ``start_order``. Their peer URLs come from the plan in the journal."""
+    """[(host, address, port, tls)] of the masters whose ``name`` step (stop or start)
+    comes before this master's in the plan's order: ``stop_order`` (followers first, the
+    leader last) or ``start_order``. Their peer URLs come from the plan in the journal."""
     plan = journal.get("plan") or {}
     order = list(plan.get("stop_order" if name == "stop" else "start_order") or [])
     me = (journal.get("member") or {}).get("host")
@@ -301,11 +302,15 @@ def peers_before(journal, name):
         for url in (members.get(host) or {}).get("peer_urls") or []:
             parts = urlsplit(url)
             if parts.hostname:
-                before.append((host, parts.hostname, parts.port or PEER_PORT))
+                before.append(
+                    (host, parts.hostname, parts.port or PEER_PORT, parts.scheme == "https")
+                )
     return before
 
 
-def _answers(address, port, timeout=0.3):
+def listens(address, port, tls=True, timeout=0.3):
+    """True when a TCP connection to the peer port succeeds (the socket is bound)."""
+    del tls
     try:
         with socket.create_connection((address, port), timeout=timeout):
             return True
@@ -313,33 +318,65 @@ def _answers(address, port, timeout=0.3):
         return False
 
 
-def wait_for_turn(journal, name, timeout, poll=POLL, answers=_answers):
+def serves(address, port, tls=True, timeout=0.5):
+    """True when etcd answers on its peer port, not only listens there.
+
+    etcd binds its peer port first, then loads its data and runs its initial corrupt
+    check, and only then serves peers: a member started while the one before it is still
+    in that check waits for an answer that cannot come yet. A TLS handshake that gets a
+    reply (completed, or refused for want of a client certificate) or any HTTP answer
+    means the member serves."""
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except OSError:
+        return False
+    try:
+        sock.settimeout(timeout)
+        if not tls:
+            sock.sendall(b"GET /version HTTP/1.0\r\n\r\n")
+            return bool(sock.recv(1))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            with context.wrap_socket(sock, do_handshake_on_connect=False) as tls_sock:
+                tls_sock.do_handshake()
+        except ssl.SSLError:
+            return True  # it answered: refused us, but it serves
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def wait_for_turn(journal, name, timeout, poll=POLL, probe=None):
     """Wait until the masters before this one are done with ``name``: for ``stop``, until
-    none of their peer ports answers (their etcd is gone - a member already down counts
-    as stopped); for ``start``, until all of them answer. The order is the plan's, so the
-    members still stop and start one at a time though every master runs its step at
-    once. Returns {'after', 'waited'}; CutoverError naming who is late after ``timeout``."""
+    none of their peer ports listens (their etcd is gone - a member already down counts
+    as stopped); for ``start``, until all of them serve it (see ``serves``). The order is
+    the plan's, so the members still stop and start one at a time though every master
+    runs its step at once. Returns {'after', 'waited'}; CutoverError naming who is late
+    after ``timeout``."""
     before = peers_before(journal, name)
     if not before:
         return {"after": [], "waited": 0.0}
+    probe = probe or (listens if name == "stop" else serves)
     want = name == "start"
     start = time.monotonic()
     deadline = start + timeout
     while True:
-        late = sorted({host for host, address, port in before if answers(address, port) != want})
+        late = sorted({peer[0] for peer in before if probe(*peer[1:]) != want})
         if not late:
             return {
-                "after": sorted({h for h, _a, _p in before}),
+                "after": sorted({peer[0] for peer in before}),
                 "waited": round(time.monotonic() - start, 3),
             }
         if time.monotonic() >= deadline:
-            what = (
-                "still serves its peer port" if name == "stop" else "does not serve its peer port"
-            )
+            what = "still listens on" if name == "stop" else "does not serve"
             raise CutoverError(
-                f"{name}: waited {timeout} s for {', '.join(late)}, which {what}; this master"
-                f" {'stops' if name == 'stop' else 'starts'} after it (the plan's order). Look at"
-                f" the {name} step on {', '.join(late)}, then re-run the playbook",
+                f"{name}: waited {timeout} s for {', '.join(late)}, which {what} its peer"
+                f" port; this master {name}s after it (the plan's order). Look at the"
+                f" {name} step on {', '.join(late)}, then re-run the playbook",
                 late=late,
             )
         time.sleep(poll)

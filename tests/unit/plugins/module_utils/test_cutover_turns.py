@@ -29,13 +29,13 @@ def journal(me, stop_order=("b", "c", "a"), start_order=("a", "b", "c"), port=23
 def test_peers_before_follow_the_plans_orders():
     assert C.peers_before(journal("b"), "stop") == []
     assert C.peers_before(journal("a"), "stop") == [
-        ("b", "10.0.0.2", 2380),
-        ("c", "10.0.0.3", 2380),
+        ("b", "10.0.0.2", 2380, True),
+        ("c", "10.0.0.3", 2380, True),
     ]
     assert C.peers_before(journal("a"), "start") == []
     assert C.peers_before(journal("c"), "start") == [
-        ("a", "10.0.0.1", 2380),
-        ("b", "10.0.0.2", 2380),
+        ("a", "10.0.0.1", 2380, True),
+        ("b", "10.0.0.2", 2380, True),
     ]
     # a journal without this master in the order (an older plan): no waiting
     assert C.peers_before(journal("z"), "stop") == []
@@ -45,62 +45,93 @@ def test_the_leader_stops_once_no_follower_serves_its_peer_port():
     serving = {"10.0.0.2": True, "10.0.0.3": True}
     calls = []
 
-    def answers(address, port):
+    def answers(address, port, tls):
         calls.append(address)
         if len(calls) > 4:  # the followers go after a few looks
             serving[address] = False
         return serving[address]
 
-    turn = C.wait_for_turn(journal("a"), "stop", timeout=5, poll=0.001, answers=answers)
+    turn = C.wait_for_turn(journal("a"), "stop", timeout=5, poll=0.001, probe=answers)
     assert turn["after"] == ["b", "c"]
     assert not any(serving.values())
 
 
 def test_a_master_starts_once_the_ones_before_it_serve():
-    turn = C.wait_for_turn(journal("c"), "start", 5, poll=0.001, answers=lambda a, p: True)
+    turn = C.wait_for_turn(journal("c"), "start", 5, poll=0.001, probe=lambda a, p, t: True)
     assert turn["after"] == ["a", "b"]
 
 
 def test_a_late_master_is_named_after_the_timeout():
-    with pytest.raises(C.CutoverError, match=r"waited 0.05 s for c, which still serves") as err:
-        C.wait_for_turn(journal("a"), "stop", 0.05, poll=0.01, answers=lambda a, p: a == "10.0.0.3")
+    with pytest.raises(
+        C.CutoverError, match=r"waited 0.05 s for c, which still listens on its peer port"
+    ) as err:
+        C.wait_for_turn(
+            journal("a"), "stop", 0.05, poll=0.01, probe=lambda a, p, t: a == "10.0.0.3"
+        )
     assert err.value.details == {"late": ["c"]}
-    with pytest.raises(C.CutoverError, match="does not serve its peer port"):
-        C.wait_for_turn(journal("b"), "start", 0.05, poll=0.01, answers=lambda a, p: False)
+    with pytest.raises(C.CutoverError, match="which does not serve its peer port"):
+        C.wait_for_turn(journal("b"), "start", 0.05, poll=0.01, probe=lambda a, p, t: False)
 
 
-def test_answers_sees_a_real_listening_port_open_and_then_closed():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    port = server.getsockname()[1]
-    assert C._answers("127.0.0.1", port)
-    server.close()
-    assert not C._answers("127.0.0.1", port)
+class Peer:
+    """A peer port on 127.0.0.1: bound and listening at once, answering only once
+    ``serve()`` is called (as etcd binds first and serves after its corrupt check)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.thread = None
+
+    def serve(self, delay=0.0):
+        def answer():
+            time.sleep(delay)
+            while True:
+                try:
+                    conn, _addr = self.sock.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+        self.thread = threading.Thread(target=answer, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()
+        except OSError:
+            pass
+        self.sock.close()
+        if self.thread:
+            self.thread.join(timeout=5)
 
 
-def test_wait_for_turn_over_real_sockets():
-    """The master before this one starts serving its peer port a moment later."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def test_a_bound_peer_port_listens_but_does_not_serve_until_it_answers():
+    peer = Peer()
+    try:
+        assert C.listens("127.0.0.1", peer.port)
+        assert not C.serves("127.0.0.1", peer.port, tls=True, timeout=0.3)
+        assert not C.serves("127.0.0.1", peer.port, tls=False, timeout=0.3)
+        peer.serve()
+        assert C.serves("127.0.0.1", peer.port, tls=False)
+        assert C.serves("127.0.0.1", peer.port, tls=True)  # an answer, though not TLS
+    finally:
+        peer.close()
+    assert not C.listens("127.0.0.1", peer.port)
+    assert not C.serves("127.0.0.1", peer.port)
 
-    def serve_later():
-        time.sleep(0.3)
-        server.bind(("127.0.0.1", port))
-        server.listen()
 
-    j = journal("b", port=port)
+def test_wait_for_turn_waits_for_the_peer_to_serve_not_to_listen():
+    peer = Peer()
+    j = journal("b", port=peer.port)
     for m in j["plan"]["members"]:
-        m["peer_urls"] = [f"https://127.0.0.1:{port}"]
-    thread = threading.Thread(target=serve_later)
-    thread.start()
+        m["peer_urls"] = [f"https://127.0.0.1:{peer.port}"]
+    peer.serve(delay=0.6)
     try:
         turn = C.wait_for_turn(j, "start", timeout=10)
     finally:
-        thread.join()
-        server.close()
-    assert turn["after"] == ["a"] and turn["waited"] >= 0.2
+        peer.close()
+    assert turn["after"] == ["a"]
+    assert turn["waited"] >= 0.5
