@@ -282,6 +282,20 @@ ansible_facts:
               returned: success
               type: str
               sample: /etc/kubernetes/pki/etcd/healthcheck-client.key
+            client_cert_file:
+              description:
+                - The client certificate etcdctl uses with this member - kubeadm's
+                  C(healthcheck-client.crt) beside C(trusted_ca_file) when it and its key
+                  exist, else C(peer_cert_file), else V(null). The roles pass it on.
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/healthcheck-client.crt
+            client_key_file:
+              description:
+                - The key of RV(ansible_facts.kubedr_etcd_member.tls.client_cert_file), or V(null).
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/healthcheck-client.key
         image:
           description: The etcd container image, or V(null).
           returned: success
@@ -357,6 +371,10 @@ import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._client_tls import (  # noqa: E402
+    client_tls,
+    healthcheck_client,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (  # noqa: E402
     ManifestError,
     read_etcd_member,
@@ -404,18 +422,6 @@ def tool_info(module, name):
     return info
 
 
-def healthcheck_client(trusted_ca_file):
-    """kubeadm's healthcheck-client.crt/.key beside the CA, when both exist."""
-    if not trusted_ca_file:
-        return None, None
-    directory = os.path.dirname(trusted_ca_file)
-    cert = os.path.join(directory, "healthcheck-client.crt")
-    key = os.path.join(directory, "healthcheck-client.key")
-    if os.path.isfile(cert) and os.path.isfile(key):
-        return cert, key
-    return None, None
-
-
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -442,6 +448,7 @@ def main():
     cert, key = healthcheck_client(tls["trusted_ca_file"])
     tls["healthcheck_client_cert_file"] = cert
     tls["healthcheck_client_key_file"] = key
+    _ca, tls["client_cert_file"], tls["client_key_file"] = client_tls(tls)
     for warning in member["warnings"]:
         module.warn(f"{member['manifest_path']}: {warning}")
 

@@ -99,6 +99,8 @@ def test_reads_member_and_tools(master, warnings):
         "peer_client_cert_auth": True,
         "healthcheck_client_cert_file": f"{pki}/healthcheck-client.crt",
         "healthcheck_client_key_file": f"{pki}/healthcheck-client.key",
+        "client_cert_file": f"{pki}/healthcheck-client.crt",
+        "client_key_file": f"{pki}/healthcheck-client.key",
     }
     assert member["warnings"] == []
     assert result["ansible_facts"]["kubedr_etcd_tools"] == {
@@ -123,6 +125,9 @@ def test_healthcheck_client_needs_cert_and_key(master, no_tools):
     tls = result["ansible_facts"]["kubedr_etcd_member"]["tls"]
     assert tls["healthcheck_client_cert_file"] is None
     assert tls["healthcheck_client_key_file"] is None
+    # the client certificate etcdctl uses is then the peer one
+    assert tls["client_cert_file"] == tls["peer_cert_file"]
+    assert tls["client_key_file"] == tls["peer_key_file"]
 
 
 def test_tools_are_searched_on_path_and_usual_dirs(master, monkeypatch):
