@@ -56,6 +56,11 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     run,
     snapshot_restore_argv,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._find_tools import (
+    ToolError,
+    locate,
+    where,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     FingerprintError,
     compare,
@@ -85,7 +90,6 @@ MARKER = "kubedr-drill.json"  # in every scratch directory a drill makes
 MEMBER = "kubedr-drill"
 WAL_SEGMENT = 64 * 1024 * 1024
 HEADROOM = 16 * 1024 * 1024
-TOOL_DIRS = ("/usr/local/bin", "/usr/bin")
 _ETCD_VERSION = re.compile(r"^etcd Version:\s*(\S+)", re.M)
 _UTC = _dt.timezone.utc  # noqa: UP017 - Python 3.9 on drill hosts
 
@@ -122,15 +126,10 @@ def choose_backups(backup_dir, snapshot=None, last=1):
 
 
 def _find(name, configured):
-    if configured:
-        if os.path.isfile(configured) and os.access(configured, os.X_OK):
-            return configured
-        raise DrillFailed(f"{name} {configured} does not exist or is not executable")
-    for directory in TOOL_DIRS:
-        path = os.path.join(directory, name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return shutil.which(name)
+    try:
+        return locate(name, configured)
+    except ToolError:
+        raise DrillFailed(f"{name} {configured} does not exist or is not executable") from None
 
 
 def find_tools(etcd=None, etcdctl=None, etcdutl=None, timeout=30):
@@ -161,9 +160,8 @@ def find_tools(etcd=None, etcdctl=None, etcdutl=None, timeout=30):
     missing = [name for name in ("etcd", "etcdctl") if not found[name]]
     if missing:
         raise DrillFailed(
-            f"{' and '.join(missing)} not found on this drill host (looked in"
-            f" {', '.join(TOOL_DIRS)} and PATH): install the etcd release of the backup, or"
-            " give their paths"
+            f"{' and '.join(missing)} not found on this drill host (looked in {where()}):"
+            " install the etcd release of the backup, or give their paths"
         )
     return found
 
