@@ -45,6 +45,11 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._age import (
     decrypt_file,
     find_age,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
+    data_dir_need,
+    free_space,
+    mib,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     parse_tool_version,
     version_tuple,
@@ -88,8 +93,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
 SCRATCH_PREFIX = ".kubedr-drill-"
 MARKER = "kubedr-drill.json"  # in every scratch directory a drill makes
 MEMBER = "kubedr-drill"
-WAL_SEGMENT = 64 * 1024 * 1024
-HEADROOM = 16 * 1024 * 1024
 _ETCD_VERSION = re.compile(r"^etcd Version:\s*(\S+)", re.M)
 _UTC = _dt.timezone.utc  # noqa: UP017 - Python 3.9 on drill hosts
 
@@ -276,15 +279,6 @@ def _stop(pid, grace=10):
         os.waitpid(pid, 0)
 
 
-def free_space(path):
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-
-
-def _mib(n):
-    return f"{n / (1 << 20):.1f} MiB"
-
-
 # --------------------------------------------------------------------------
 # Ports
 # --------------------------------------------------------------------------
@@ -430,12 +424,12 @@ def _restore_and_compare(backup, record, scratch, tools, port_range, timeout, pl
             + (f" ({why})" if why else " (made before kubedr.etcd 0.2)")
         )
     size = record["snapshot"]["size"]
-    need = size + WAL_SEGMENT + HEADROOM
+    need = data_dir_need(size)
     free = free_space(scratch)
     if free < need:
         raise DrillFailed(
             f"not enough free space for the drill in {os.path.dirname(scratch)}:"
-            f" {_mib(free)} free, about {_mib(need)} needed (snapshot {_mib(size)} and a WAL)"
+            f" {mib(free)} free, about {mib(need)} needed (snapshot {mib(size)} and a WAL)"
         )
     client_port, peer_port = free_ports(2, port_range)
     client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
