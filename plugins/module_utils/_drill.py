@@ -61,6 +61,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     run,
     snapshot_restore_argv,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import write_text_atomic
 from ansible_collections.kubedr.etcd.plugins.module_utils._find_tools import (
     ToolError,
     locate,
@@ -256,10 +257,7 @@ def _boot_id():
 
 def _write_marker(scratch, **fields):
     data = {"pid": os.getpid(), "boot_id": _boot_id(), **fields}
-    path = os.path.join(scratch, MARKER)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-    os.replace(path + ".tmp", path)
+    write_text_atomic(os.path.join(scratch, MARKER), json.dumps(data))
 
 
 def _stop(pid, grace=10):
