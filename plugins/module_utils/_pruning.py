@@ -199,3 +199,19 @@ def remove_files(paths):
             continue
         removed.append(path)
     return removed, errors
+
+
+def listing_diff(directory, doomed):
+    """Ansible's diff of a prune: the directory's files (dot-files aside), one a line,
+    before and after removing ``doomed``."""
+    try:
+        names = sorted(name for name in os.listdir(directory) if not name.startswith("."))
+    except FileNotFoundError:
+        names = []
+    gone = {os.path.basename(path) for path in doomed}
+    return {
+        "before_header": directory,
+        "after_header": directory,
+        "before": "".join(f"{name}\n" for name in names),
+        "after": "".join(f"{name}\n" for name in names if name not in gone),
+    }

@@ -41,7 +41,10 @@ attributes:
     support: full
     details: Reports what it would prune and removes nothing.
   diff_mode:
-    support: none
+    support: full
+    details:
+      - The files in O(dir), one a line, before and after the prune (in check mode, what
+        would be pruned).
   idempotent:
     support: full
     details: A second run with the same rules finds nothing to prune.
@@ -72,6 +75,22 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+diff:
+  description:
+    - With C(--diff), the file names in O(dir), one a line, before and after the prune.
+  returned: when diff mode is on and O(dir) exists
+  type: dict
+  sample:
+    before_header: /var/backups/kubedr-etcd
+    after_header: /var/backups/kubedr-etcd
+    before: |
+      etcd-snapshot-20261119T030000Z.db
+      etcd-snapshot-20261119T030000Z.db.json
+      etcd-snapshot-20261126T030000Z.db
+      etcd-snapshot-20261126T030000Z.db.json
+    after: |
+      etcd-snapshot-20261126T030000Z.db
+      etcd-snapshot-20261126T030000Z.db.json
 kept:
   description: Snapshots kept, newest first, then standalone archives kept.
   returned: success
@@ -108,6 +127,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (  # noqa: E402
     decide,
+    listing_diff,
     remove_files,
 )
 
@@ -138,6 +158,7 @@ def main():
         decision = decide(directory, keep_last=p["keep_last"], keep_days=p["keep_days"])
     except ValueError as exc:
         module.fail_json(msg=f"{exc}; nothing was removed")
+    diff = listing_diff(directory, decision["doomed"]) if module._diff else None
     errors = []
     if module.check_mode:
         pruned = decision["doomed"]
@@ -150,6 +171,8 @@ def main():
         "ignored": decision["ignored"],
         "reasons": decision["reasons"],
     }
+    if diff is not None:
+        result["diff"] = diff
     if errors:
         module.fail_json(msg="could not remove " + "; ".join(errors), **result)
     verb = "would prune" if module.check_mode else "pruned"

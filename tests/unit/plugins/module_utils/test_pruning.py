@@ -12,6 +12,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._archive import archiv
 from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import DRILL_SUFFIX
 from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (
     decide,
+    listing_diff,
     name_stamp,
     remove_files,
 )
@@ -114,3 +115,12 @@ def test_remove_files_reports_errors_and_skips_missing(tmp_path):
     removed, errors = remove_files([str(there), str(tmp_path / "gone"), str(busy)])
     assert removed == [str(there)]
     assert len(errors) == 1 and errors[0].startswith(f"{busy}: ")
+
+
+def test_listing_diff(tmp_path):
+    for name in ("a.db", "a.db.json", ".lock", "b.db"):
+        (tmp_path / name).write_text("")
+    diff = listing_diff(str(tmp_path), [str(tmp_path / "a.db.json"), str(tmp_path / "a.db")])
+    assert diff["before"] == "a.db\na.db.json\nb.db\n"
+    assert diff["after"] == "b.db\n"
+    assert listing_diff(str(tmp_path / "none"), [])["before"] == ""

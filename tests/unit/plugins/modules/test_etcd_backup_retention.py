@@ -281,3 +281,21 @@ def test_encrypted_backups_are_pruned_whole(three, age_key):
     encrypted_new = [metadata_path(snap(new)), f"{snap(new)}.age"]
     encrypted_new += [f"{archive_name(h, new)}.age" for h in HOSTS]
     assert listing(directory) == sorted([*encrypted_new, *files(mid), "notes.txt"])
+
+
+def test_diff_shows_the_files_before_and_after(three):
+    directory, (new, mid, _old) = three
+    before = "".join(f"{name}\n" for name in listing(directory))
+    checked = run(
+        {"dir": str(directory), "keep_last": 2, "_ansible_check_mode": True, "_ansible_diff": True}
+    )
+    assert checked["diff"]["before"] == before
+    assert checked["diff"]["after"] == "".join(
+        f"{name}\n" for name in sorted([*files(new), *files(mid), "notes.txt"])
+    )
+    assert checked["diff"]["before_header"] == str(directory)
+    done = run({"dir": str(directory), "keep_last": 2, "_ansible_diff": True})
+    assert done["diff"] == checked["diff"]
+    again = run({"dir": str(directory), "keep_last": 2, "_ansible_diff": True})
+    assert again["diff"]["before"] == again["diff"]["after"]
+    assert "diff" not in run({"dir": str(directory), "keep_last": 2})
