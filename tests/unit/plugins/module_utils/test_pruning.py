@@ -20,23 +20,14 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     metadata_path,
     new_stamp,
 )
-from tests.unit.plugins.modules.conftest import make_backup, snap
+from tests.unit.plugins.modules.conftest import make_three_backups, snap
 
 UTC = dt.timezone.utc  # noqa: UP017 - the code under test supports Python 3.9
 
 
-def stamp(days_ago):
-    return new_stamp(dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(days=days_ago))
-
-
 @pytest.fixture
 def three(tmp_path):
-    directory = tmp_path / "backups"
-    directory.mkdir()
-    stamps = [stamp(0), stamp(1), stamp(2)]
-    for when in stamps:
-        make_backup(directory, when)
-    return directory, stamps
+    return make_three_backups(tmp_path)
 
 
 def test_decide_removes_nothing_and_lists_the_record_first(three):
