@@ -17,7 +17,7 @@ import hashlib
 import os
 import tarfile
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._files import remove as _remove
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import atomic_writer
 
 ARCHIVE_PREFIX = "kubernetes-"
 ARCHIVE_SUFFIX = ".tar.gz"
@@ -58,12 +58,9 @@ def archive_directory(src, dest):
         raise ArchiveError(f"{src} is not a directory; nothing to archive")
     if os.path.exists(dest):
         raise ArchiveError(f"{dest} exists already; an archive is never overwritten")
-    directory = os.path.dirname(dest) or "."
-    tmp = os.path.join(directory, "." + os.path.basename(dest) + ".tmp")
     entries = 0
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as raw:
+        with atomic_writer(dest, binary=True) as raw:
             writer = _HashingWriter(raw)
             with tarfile.open(fileobj=writer, mode="w|gz") as tar:
                 base = os.path.dirname(os.path.abspath(src))
@@ -76,15 +73,8 @@ def archive_directory(src, dest):
                         path = os.path.join(root, name)
                         tar.add(path, arcname=os.path.relpath(path, base), recursive=False)
                         entries += 1
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.rename(tmp, dest)
     except (OSError, tarfile.TarError) as exc:
-        _remove(tmp)
         raise ArchiveError(f"could not archive {src} to {dest}: {exc}") from None
-    except BaseException:  # interrupted (signal, Ctrl-C): leave nothing behind
-        _remove(tmp)
-        raise
     return {
         "file": os.path.basename(dest),
         "size": writer.size,

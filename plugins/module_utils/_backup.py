@@ -34,6 +34,11 @@ import shutil
 import tempfile
 import time
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
+    backup_need,
+    free_space,
+    mib,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     EtcdctlError,
     check,
@@ -68,8 +73,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     write_json_atomic,
 )
 
-WAL_SEGMENT = 64 * 1024 * 1024  # a restore preallocates one WAL segment
-HEADROOM = 16 * 1024 * 1024
 HEALTH_COMMAND_TIMEOUT = "5s"
 
 
@@ -81,21 +84,16 @@ def _utcnow():
     return _dt.datetime.now(_dt.timezone.utc)  # noqa: UP017 - Python 3.9 on masters
 
 
-def free_bytes(path):
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-
-
-def mib(n):
-    return f"{n / (1 << 20):.1f} MiB"
-
-
-def space_needed(db_size, trial_restore):
-    """Bytes the destination needs: the snapshot, plus the trial restore's copy and WAL."""
-    need = db_size + HEADROOM
-    if trial_restore:
-        need += db_size + WAL_SEGMENT
-    return need
+def check_space(dest_dir, db_size, trial_restore):
+    """Raise BackupError unless ``dest_dir`` (or, before it is made, its nearest existing
+    parent) has room for the snapshot and its trial restore (``_disk_space.backup_need``)."""
+    need, free = backup_need(db_size, trial_restore), free_space(dest_dir)
+    if free < need:
+        raise BackupError(
+            f"not enough free space in {dest_dir}: {mib(free)} free, about {mib(need)} needed"
+            f" (etcd database {mib(db_size)}{', plus a trial restore' if trial_restore else ''});"
+            " free some space or choose another backup directory; nothing was saved"
+        )
 
 
 def pick_endpoint(etcdctl, endpoints, tls, preferred=None, timeout=30):
@@ -215,14 +213,7 @@ def save_verified_snapshot(
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
     except OSError as exc:
         raise BackupError(f"cannot create the backup directory {dest_dir}: {exc}") from None
-    need, free = space_needed(info["db_size"], do_trial_restore), free_bytes(dest_dir)
-    if free < need:
-        raise BackupError(
-            f"not enough free space in {dest_dir}: {mib(free)} free, about {mib(need)} needed"
-            f" (etcd database {mib(info['db_size'])}"
-            f"{', plus a trial restore' if do_trial_restore else ''}); free some space or"
-            " choose another backup directory; nothing was saved"
-        )
+    check_space(dest_dir, info["db_size"], do_trial_restore)
 
     when = when or _utcnow()
     final = os.path.join(dest_dir, snapshot_file_name(when))

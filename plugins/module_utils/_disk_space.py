@@ -12,9 +12,14 @@
   takes no new room.
 - The snapshot directory holds the run's copy of the snapshot:
   ``snapshot size + COPY_MARGIN``.
+- A backup's destination holds the new snapshot and, for its trial restore, a restored
+  copy with its WAL: ``size + HEADROOM`` plus ``size + WAL_SEGMENT`` (``backup_need``).
+- A drill's scratch directory holds a restored copy with its WAL and room for etcd to
+  start: the data dir's need, ``size + RESTORE_MARGIN``.
 
 The restore plan checks both from the pre-flight's free space, and the stage step
-checks the data dir again just before it restores. docs/restore.md states the same.
+checks the data dir again just before it restores. docs/restore.md, docs/drill.md and
+the etcd_snapshot module's documentation state the same.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from __future__ import annotations
 import os
 
 MIB = 1024 * 1024
-RESTORE_MARGIN = 80 * MIB
-COPY_MARGIN = 16 * MIB
+WAL_SEGMENT = 64 * MIB  # a restore preallocates one WAL segment
+HEADROOM = 16 * MIB
+RESTORE_MARGIN = WAL_SEGMENT + HEADROOM
+COPY_MARGIN = HEADROOM
 
 
 def data_dir_need(snapshot_size):
@@ -36,6 +43,15 @@ def snapshot_dir_need(snapshot_size):
     return int(snapshot_size) + COPY_MARGIN
 
 
+def backup_need(snapshot_size, trial_restore):
+    """Bytes a backup's destination needs free: the snapshot, plus the trial restore's
+    copy and WAL."""
+    need = int(snapshot_size) + HEADROOM
+    if trial_restore:
+        need += int(snapshot_size) + WAL_SEGMENT
+    return need
+
+
 def free_space(path):
     """Free bytes for root-owned writes under ``path``, or under its nearest existing
     parent when it does not exist yet."""
@@ -44,6 +60,11 @@ def free_space(path):
         probe = os.path.dirname(probe)
     info = os.statvfs(probe or "/")
     return info.f_bavail * info.f_frsize
+
+
+def mib(nbytes):
+    """1572864 -> '1.5 MiB' (one decimal, always MiB: what the free-space messages say)."""
+    return f"{nbytes / MIB:.1f} MiB"
 
 
 def size_text(nbytes):

@@ -45,6 +45,11 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._age import (
     decrypt_file,
     find_age,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
+    data_dir_need,
+    free_space,
+    mib,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     parse_tool_version,
     version_tuple,
@@ -55,6 +60,12 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     client_env,
     run,
     snapshot_restore_argv,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import write_text_atomic
+from ansible_collections.kubedr.etcd.plugins.module_utils._find_tools import (
+    ToolError,
+    locate,
+    where,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     FingerprintError,
@@ -83,9 +94,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
 SCRATCH_PREFIX = ".kubedr-drill-"
 MARKER = "kubedr-drill.json"  # in every scratch directory a drill makes
 MEMBER = "kubedr-drill"
-WAL_SEGMENT = 64 * 1024 * 1024
-HEADROOM = 16 * 1024 * 1024
-TOOL_DIRS = ("/usr/local/bin", "/usr/bin")
 _ETCD_VERSION = re.compile(r"^etcd Version:\s*(\S+)", re.M)
 _UTC = _dt.timezone.utc  # noqa: UP017 - Python 3.9 on drill hosts
 
@@ -122,15 +130,10 @@ def choose_backups(backup_dir, snapshot=None, last=1):
 
 
 def _find(name, configured):
-    if configured:
-        if os.path.isfile(configured) and os.access(configured, os.X_OK):
-            return configured
-        raise DrillFailed(f"{name} {configured} does not exist or is not executable")
-    for directory in TOOL_DIRS:
-        path = os.path.join(directory, name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return shutil.which(name)
+    try:
+        return locate(name, configured)
+    except ToolError:
+        raise DrillFailed(f"{name} {configured} does not exist or is not executable") from None
 
 
 def find_tools(etcd=None, etcdctl=None, etcdutl=None, timeout=30):
@@ -161,9 +164,8 @@ def find_tools(etcd=None, etcdctl=None, etcdutl=None, timeout=30):
     missing = [name for name in ("etcd", "etcdctl") if not found[name]]
     if missing:
         raise DrillFailed(
-            f"{' and '.join(missing)} not found on this drill host (looked in"
-            f" {', '.join(TOOL_DIRS)} and PATH): install the etcd release of the backup, or"
-            " give their paths"
+            f"{' and '.join(missing)} not found on this drill host (looked in {where()}):"
+            " install the etcd release of the backup, or give their paths"
         )
     return found
 
@@ -255,10 +257,7 @@ def _boot_id():
 
 def _write_marker(scratch, **fields):
     data = {"pid": os.getpid(), "boot_id": _boot_id(), **fields}
-    path = os.path.join(scratch, MARKER)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-    os.replace(path + ".tmp", path)
+    write_text_atomic(os.path.join(scratch, MARKER), json.dumps(data))
 
 
 def _stop(pid, grace=10):
@@ -276,15 +275,6 @@ def _stop(pid, grace=10):
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-
-
-def free_space(path):
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-
-
-def _mib(n):
-    return f"{n / (1 << 20):.1f} MiB"
 
 
 # --------------------------------------------------------------------------
@@ -432,12 +422,12 @@ def _restore_and_compare(backup, record, scratch, tools, port_range, timeout, pl
             + (f" ({why})" if why else " (made before kubedr.etcd 0.2)")
         )
     size = record["snapshot"]["size"]
-    need = size + WAL_SEGMENT + HEADROOM
+    need = data_dir_need(size)
     free = free_space(scratch)
     if free < need:
         raise DrillFailed(
             f"not enough free space for the drill in {os.path.dirname(scratch)}:"
-            f" {_mib(free)} free, about {_mib(need)} needed (snapshot {_mib(size)} and a WAL)"
+            f" {mib(free)} free, about {mib(need)} needed (snapshot {mib(size)} and a WAL)"
         )
     client_port, peer_port = free_ports(2, port_range)
     client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import secrets
 import tempfile
 
 
@@ -39,34 +41,50 @@ def remove(*paths):
     return removed
 
 
-def write_text_atomic(path, text, mode=0o600):
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one,
-    never half: temp file in the same directory (a dot-name, which retention ignores),
-    fsync, chmod, rename, fsync the directory. Raises OSError; the temp file is gone."""
+@contextlib.contextmanager
+def atomic_writer(path, mode=0o600, binary=False):
+    """A file open for writing under a hidden temporary name beside ``path`` (a dot-name
+    ending in .tmp, which retention ignores). When the block ends cleanly the file is
+    flushed, fsynced, given ``mode`` and renamed onto ``path``, and the directory fsynced:
+    readers see the old file or the whole new one, never half. When the block raises, the
+    temporary file is removed and ``path`` is untouched."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        if binary:
+            handle = os.fdopen(fd, "wb")
+        else:
+            handle = os.fdopen(fd, "w", encoding="utf-8")
+        with handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
+        remove(temp)
         raise
     fsync_dir(directory)
 
 
+def temp_name(path):
+    """A hidden temporary name beside ``path`` for a writer that opens the file itself
+    (age); the caller renames it into place, or removes it."""
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+
+
+def write_text_atomic(path, text, mode=0o600):
+    """Write ``text`` to ``path`` atomically (``atomic_writer``). Raises OSError; the
+    temporary file is gone."""
+    with atomic_writer(path, mode) as handle:
+        handle.write(text)
+
+
 def move_file(src, dest, mode=0o600, chunk_size=1 << 20):
     """Move ``src`` to ``dest`` whole or not at all: a rename where both lie on one file
-    system, otherwise a streamed copy into a dot-named temp file beside ``dest`` (fsync,
-    chmod, rename) and then ``src`` removed. ``dest`` is replaced. Raises OSError; a
-    half-written temp file is removed, ``src`` stays until ``dest`` is complete."""
-    directory = os.path.dirname(os.path.abspath(dest))
+    system, otherwise a streamed copy through ``atomic_writer`` and then ``src`` removed.
+    ``dest`` is replaced. Raises OSError; ``src`` stays until ``dest`` is complete."""
     try:
         os.chmod(src, mode)
         os.replace(src, dest)
@@ -74,22 +92,12 @@ def move_file(src, dest, mode=0o600, chunk_size=1 << 20):
         if exc.errno != errno.EXDEV:
             raise
     else:
-        fsync_dir(directory)
+        fsync_dir(os.path.dirname(os.path.abspath(dest)))
         return
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dest)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as source:
-            while True:
-                chunk = source.read(chunk_size)
-                if not chunk:
-                    break
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, dest)
-    except BaseException:
-        remove(temp)
-        raise
-    fsync_dir(directory)
+    with atomic_writer(dest, mode, binary=True) as out, open(src, "rb") as source:
+        while True:
+            chunk = source.read(chunk_size)
+            if not chunk:
+                break
+            out.write(chunk)
     remove(src)

@@ -20,6 +20,7 @@ import socket
 import ssl
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
+from ansible_collections.kubedr.etcd.plugins.module_utils._client_tls import client_tls
 from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import free_space
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     EtcdctlError,
@@ -120,13 +121,7 @@ def local_status(member, tools, timeout):
     urls = member.get("advertise_client_urls") or []
     if not etcdctl or not urls:
         return status
-    env = client_env(
-        urls[:1],
-        tls.get("trusted_ca_file"),
-        tls.get("healthcheck_client_cert_file") or tls.get("peer_cert_file"),
-        tls.get("healthcheck_client_key_file") or tls.get("peer_key_file"),
-        command_timeout=f"{timeout}s",
-    )
+    env = client_env(urls[:1], *client_tls(tls), command_timeout=f"{timeout}s")
     try:
         rc, out, _err = run(endpoint_status_argv(etcdctl), env=env, timeout=timeout + 5)
         answer = parse_endpoint_status(out)[0] if rc == 0 else None

@@ -130,7 +130,6 @@ recipients:
 """
 
 import os  # noqa: E402
-import secrets  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
@@ -145,6 +144,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import ( 
 from ansible_collections.kubedr.etcd.plugins.module_utils._files import (  # noqa: E402
     fsync_dir,
     remove,
+    temp_name,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     ENCRYPTED_SUFFIX,
@@ -283,7 +283,7 @@ def main():
         pending.append(part["dest"])
         temp = None
         if not module.check_mode:
-            temp = os.path.join(dest_dir, f".{plain['file']}.{secrets.token_hex(4)}.tmp")
+            temp = temp_name(part["dest"])
         try:
             done = decrypt_file(age, part["src"], p["identity_files"], temp)["plain"]
         except AgeError as exc:

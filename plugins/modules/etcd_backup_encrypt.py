@@ -169,7 +169,6 @@ age:
 import datetime  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
-import secrets  # noqa: E402
 import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -188,6 +187,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import ( 
 from ansible_collections.kubedr.etcd.plugins.module_utils._files import (  # noqa: E402
     fsync_dir,
     remove,
+    temp_name,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     ENCRYPTED_SUFFIX,
@@ -200,10 +200,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # 
     sha256_file,
     write_json_atomic,
 )
-
-
-def temp_name(directory, name):
-    return os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
 
 
 class Encryptor:
@@ -365,7 +361,7 @@ class Encryptor:
         files = {}
         for part in todo:
             plain = part["plain"]
-            temp = temps[plain["file"]] = temp_name(self.dir, plain["file"] + ENCRYPTED_SUFFIX)
+            temp = temps[plain["file"]] = temp_name(self.path(plain["file"] + ENCRYPTED_SUFFIX))
             started = time.monotonic()
             try:
                 done = encrypt_file(self.age, self.path(plain["file"]), temp, self.recipients)

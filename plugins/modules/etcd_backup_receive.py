@@ -143,11 +143,11 @@ import errno  # noqa: E402
 import hashlib  # noqa: E402
 import os  # noqa: E402
 import stat  # noqa: E402
-import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._files import (  # noqa: E402
+    atomic_writer,
     fsync_dir,
     remove,
 )
@@ -271,30 +271,24 @@ def check_dest(part):
     )
 
 
-def copy_across(part, dest_dir):
-    """Copy to a hidden temporary name in dest_dir, check, fsync, rename, remove the source."""
-    fd, temp = tempfile.mkstemp(dir=dest_dir, prefix=f".{part.name}.", suffix=".tmp")
-    try:
-        digest, size = hashlib.sha256(), 0
-        with open(part.incoming, "rb") as source, os.fdopen(fd, "wb") as target:
-            while True:
-                chunk = source.read(1 << 20)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                size += len(chunk)
-                target.write(chunk)
-            target.flush()
-            os.fsync(target.fileno())
+def copy_across(part):
+    """Copy into dest_dir atomically (_files.atomic_writer), checking size and sha256
+    before the rename; then remove the source."""
+    digest, size = hashlib.sha256(), 0
+    with open(part.incoming, "rb") as source, atomic_writer(part.final, binary=True) as target:
+        while True:
+            chunk = source.read(1 << 20)
+            if not chunk:
+                break
+            digest.update(chunk)
+            size += len(chunk)
+            target.write(chunk)
         if digest.hexdigest() != part.sha256 or (part.size is not None and size != part.size):
             raise ReceiveError(
-                f"copying {part.incoming} to {dest_dir} gave {size} bytes with sha256"
-                f" {digest.hexdigest()}, expected {part.size} bytes with sha256 {part.sha256}"
+                f"copying {part.incoming} to {os.path.dirname(part.final)} gave {size} bytes"
+                f" with sha256 {digest.hexdigest()}, expected {part.size} bytes with sha256"
+                f" {part.sha256}"
             )
-        os.replace(temp, part.final)
-    except BaseException:
-        remove(temp)
-        raise
     os.unlink(part.incoming)
 
 
@@ -306,7 +300,7 @@ def install(part, dest_dir):
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        copy_across(part, dest_dir)
+        copy_across(part)
 
 
 class Receiver:

@@ -41,7 +41,10 @@ attributes:
     support: full
     details: Reports what it would prune and removes nothing.
   diff_mode:
-    support: none
+    support: full
+    details:
+      - The files in O(dir), one a line, before and after the prune (in check mode, what
+        would be pruned).
   idempotent:
     support: full
     details: A second run with the same rules finds nothing to prune.
@@ -72,6 +75,22 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+diff:
+  description:
+    - With C(--diff), the file names in O(dir), one a line, before and after the prune.
+  returned: when diff mode is on and O(dir) exists
+  type: dict
+  sample:
+    before_header: /var/backups/kubedr-etcd
+    after_header: /var/backups/kubedr-etcd
+    before: |
+      etcd-snapshot-20261119T030000Z.db
+      etcd-snapshot-20261119T030000Z.db.json
+      etcd-snapshot-20261126T030000Z.db
+      etcd-snapshot-20261126T030000Z.db.json
+    after: |
+      etcd-snapshot-20261126T030000Z.db
+      etcd-snapshot-20261126T030000Z.db.json
 kept:
   description: Snapshots kept, newest first, then standalone archives kept.
   returned: success
@@ -103,99 +122,14 @@ reasons:
 """
 
 import os  # noqa: E402
-import stat  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (  # noqa: E402
-    ARCHIVE_PREFIX,
-    ARCHIVE_SUFFIX,
+from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (  # noqa: E402
+    decide,
+    listing_diff,
+    remove_files,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import (  # noqa: E402
-    drill_path,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._retention import (  # noqa: E402
-    plan,
-    scan,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
-    SNAPSHOT_PREFIX,
-    SNAPSHOT_SUFFIX,
-    SnapshotError,
-    backup_files,
-    check_stamp,
-    load_metadata,
-    stamp_time,
-)
-
-
-def archive_paths(directory, metadata):
-    """Paths in ``directory`` of the regular files the metadata lists as archives: the
-    plain archive and, for an encrypted backup, the encrypted one."""
-    paths = []
-    for part in backup_files(metadata):
-        if part["kind"] != "archive":
-            continue
-        for name in dict.fromkeys((part["plain"]["file"], part["stored"]["file"])):
-            path = os.path.join(directory, name)
-            try:
-                if stat.S_ISREG(os.lstat(path).st_mode):
-                    paths.append(path)
-            except FileNotFoundError:
-                continue
-    return paths
-
-
-def name_stamp(name, prefix, suffix):
-    """The first backup time stamp among the '-'-separated parts of a file name between
-    ``prefix`` and ``suffix``: '20261126T030000Z' of etcd-snapshot-20261126T030000Z.db or
-    of kubernetes-cp-1-20261126T030000Z.tar.gz (or a renamed ...-20261126T030000Z-old
-    copy); None when it has none (a part that is no real time, e.g. month 13, is none)."""
-    if not (name.startswith(prefix) and name.endswith(suffix)):
-        return None
-    for part in name[len(prefix) : len(name) - len(suffix)].split("-"):
-        try:
-            return check_stamp(part)
-        except ValueError:
-            continue
-    return None
-
-
-def standalone_archives(directory, backups, referenced):
-    """Control-plane archives of backups whose snapshot is not in this directory: those of
-    the masters that did not save the snapshot. They are pruned by the same rules, counted
-    among themselves. Archives sharing a snapshot's time stamp follow that snapshot."""
-    taken = {name_stamp(b["name"], SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX) for b in backups}
-    taken.discard(None)
-    found = []
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        if not (name.startswith(ARCHIVE_PREFIX) and name.endswith(ARCHIVE_SUFFIX)):
-            continue
-        stamp = name_stamp(name, ARCHIVE_PREFIX, ARCHIVE_SUFFIX)
-        if path in referenced or stamp in taken:
-            continue
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            continue
-        when = stamp_time(stamp).timestamp() if stamp else os.path.getmtime(path)
-        found.append({"name": name, "path": path, "time": when, "has_metadata": True})
-    return found
-
-
-def read_backups(directory):
-    """scan() with each complete backup's metadata loaded; an unreadable record makes the
-    backup incomplete (left alone). Returns (backups, {name: metadata}, {name: why})."""
-    backups, records, unreadable = [], {}, {}
-    for found in scan(directory):
-        backup = dict(found)
-        if backup["has_metadata"]:
-            try:
-                records[backup["name"]] = load_metadata(backup["metadata_path"])
-            except SnapshotError as exc:
-                backup["has_metadata"] = False
-                unreadable[backup["name"]] = f"metadata unreadable, left alone: {exc}"
-        backups.append(backup)
-    return backups, records, unreadable
 
 
 def main():
@@ -220,74 +154,36 @@ def main():
             reasons={},
             msg=f"no backups in {directory}: nothing to prune",
         )
-    backups, records, unreadable = read_backups(directory)
     try:
-        decision = plan(backups, keep_last=p["keep_last"], keep_days=p["keep_days"])
+        decision = decide(directory, keep_last=p["keep_last"], keep_days=p["keep_days"])
     except ValueError as exc:
         module.fail_json(msg=f"{exc}; nothing was removed")
-    reasons = {**decision["reasons"], **unreadable}
-    paths = {backup["name"]: backup["path"] for backup in backups}
-    by_name = {backup["name"]: backup for backup in backups}
-
-    def files_of(name):
-        backup = by_name[name]
-        files = [backup["metadata_path"], *backup["files"]]
-        drill = drill_path(os.path.join(directory, name))
-        if os.path.isfile(drill):
-            files.append(drill)
-        if name in records:
-            files.extend(archive_paths(directory, records[name]))
-        return files
-
-    # Files a kept or ignored backup has: never removed, whatever a pruned record lists.
-    protected = set()
-    for name in decision["keep"] + decision["ignored"]:
-        protected.update(files_of(name))
-
-    doomed = []
-    for name in decision["prune"]:
-        doomed.extend(
-            path for path in files_of(name) if path not in protected and path not in doomed
-        )
-
-    referenced = {path for record in records.values() for path in archive_paths(directory, record)}
-    archives = standalone_archives(directory, backups, referenced)
-    lone = plan(archives, keep_last=p["keep_last"], keep_days=p["keep_days"])
-    lone_paths = {a["name"]: a["path"] for a in archives}
-    doomed.extend(lone_paths[name] for name in lone["prune"])
-    reasons.update(lone["reasons"])
-
-    pruned, errors = [], []
+    diff = listing_diff(directory, decision["doomed"]) if module._diff else None
+    errors = []
     if module.check_mode:
-        pruned = doomed
+        pruned = decision["doomed"]
     else:
-        for path in doomed:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                errors.append(f"{path}: {exc.strerror or exc}")
-                continue
-            pruned.append(path)
+        pruned, errors = remove_files(decision["doomed"])
     result = {
         "changed": bool(pruned),
-        "kept": [paths[name] for name in decision["keep"]]
-        + [lone_paths[name] for name in lone["keep"]],
+        "kept": decision["kept"],
         "pruned": pruned,
-        "ignored": [paths[name] for name in decision["ignored"]],
-        "reasons": reasons,
+        "ignored": decision["ignored"],
+        "reasons": decision["reasons"],
     }
+    if diff is not None:
+        result["diff"] = diff
     if errors:
         module.fail_json(msg="could not remove " + "; ".join(errors), **result)
     verb = "would prune" if module.check_mode else "pruned"
-    if decision["prune"] or lone["prune"]:
+    pruned_count = len(decision["pruned_backups"]) + len(decision["pruned_archives"])
+    if pruned_count:
         result["msg"] = (
-            f"{verb} {len(decision['prune']) + len(lone['prune'])} backup(s)"
-            f" ({len(pruned)} files), kept {len(decision['keep']) + len(lone['keep'])}"
+            f"{verb} {pruned_count} backup(s) ({len(pruned)} files),"
+            f" kept {len(decision['kept_backups']) + len(decision['kept_archives'])}"
         )
     else:
-        result["msg"] = f"nothing to prune, kept {len(decision['keep'])}"
+        result["msg"] = f"nothing to prune, kept {len(decision['kept_backups'])}"
     module.exit_json(**result)
 
 

@@ -49,7 +49,7 @@ options:
   etcd_path:
     description:
       - The etcd server binary, as new as the backup's etcd (same or later minor version).
-        Empty - C(/usr/local/bin), C(/usr/bin), then E(PATH).
+        Empty - E(PATH), then C(/usr/local/bin) and C(/usr/bin).
     type: path
   etcdctl_path:
     description: etcdctl; empty - searched like O(etcd_path).

@@ -282,6 +282,20 @@ ansible_facts:
               returned: success
               type: str
               sample: /etc/kubernetes/pki/etcd/healthcheck-client.key
+            client_cert_file:
+              description:
+                - The client certificate etcdctl uses with this member - kubeadm's
+                  C(healthcheck-client.crt) beside C(trusted_ca_file) when it and its key
+                  exist, else C(peer_cert_file), else V(null). The roles pass it on.
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/healthcheck-client.crt
+            client_key_file:
+              description:
+                - The key of RV(ansible_facts.kubedr_etcd_member.tls.client_cert_file), or V(null).
+              returned: success
+              type: str
+              sample: /etc/kubernetes/pki/etcd/healthcheck-client.key
         image:
           description: The etcd container image, or V(null).
           returned: success
@@ -353,67 +367,22 @@ ansible_facts:
               sample: null
 """
 
-import os  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._client_tls import (  # noqa: E402
+    client_tls,
+    healthcheck_client,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (  # noqa: E402
     ManifestError,
     read_etcd_member,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (  # noqa: E402
-    parse_tool_version,
+from ansible_collections.kubedr.etcd.plugins.module_utils._find_tools import (  # noqa: E402
+    TOOLS,
+    ToolError,
+    find_tool,
+    where,
 )
-
-TOOLS = ("etcdctl", "etcdutl")
-TOOL_DIRS = ["/usr/local/bin", "/usr/bin"]
-
-
-def tool_info(module, name):
-    """{'path', 'version', 'error'} of an etcd tool, None when it is not installed."""
-    path = module.params[f"{name}_path"]
-    if path:
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            module.fail_json(
-                msg=f"{name}_path={path}: there is no executable file there. Point {name}_path"
-                f" at the {name} binary, or leave it unset to search PATH and"
-                f" {', '.join(TOOL_DIRS)}."
-            )
-    else:
-        path = module.get_bin_path(name, opt_dirs=TOOL_DIRS)
-        if not path:
-            return None
-    info = {"path": path, "version": None, "error": None}
-    try:
-        rc, out, err = module.run_command(
-            [path, "version"],
-            check_rc=False,
-            environ_update={"ETCDCTL_API": "3"},
-            handle_exceptions=False,
-        )
-    except OSError as exc:
-        info["error"] = f"cannot run '{path} version': {exc}"
-        return info
-    if rc != 0:
-        info["error"] = f"'{path} version' exited with {rc}: {(err or out).strip()[:500]}"
-        return info
-    try:
-        info["version"] = parse_tool_version(out, name)
-    except ValueError as exc:
-        info["error"] = str(exc)
-    return info
-
-
-def healthcheck_client(trusted_ca_file):
-    """kubeadm's healthcheck-client.crt/.key beside the CA, when both exist."""
-    if not trusted_ca_file:
-        return None, None
-    directory = os.path.dirname(trusted_ca_file)
-    cert = os.path.join(directory, "healthcheck-client.crt")
-    key = os.path.join(directory, "healthcheck-client.key")
-    if os.path.isfile(cert) and os.path.isfile(key):
-        return cert, key
-    return None, None
 
 
 def main():
@@ -442,10 +411,19 @@ def main():
     cert, key = healthcheck_client(tls["trusted_ca_file"])
     tls["healthcheck_client_cert_file"] = cert
     tls["healthcheck_client_key_file"] = key
+    _ca, tls["client_cert_file"], tls["client_key_file"] = client_tls(tls)
     for warning in member["warnings"]:
         module.warn(f"{member['manifest_path']}: {warning}")
 
-    tools = {name: tool_info(module, name) for name in TOOLS}
+    tools = {}
+    for name in TOOLS:
+        try:
+            tools[name] = find_tool(name, module.params[f"{name}_path"])
+        except ToolError as exc:
+            module.fail_json(
+                msg=f"{exc}. Point {name}_path at the {name} binary, or leave it unset to"
+                f" search {where()}."
+            )
     module.exit_json(
         changed=False,
         ansible_facts={"kubedr_etcd_member": member, "kubedr_etcd_tools": tools},

@@ -196,17 +196,16 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._backup import (  # noqa: E402
     BackupError,
+    check_space,
     cluster_info,
-    free_bytes,
-    mib,
     pick_endpoint,
     save_verified_snapshot,
-    space_needed,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
     tls_argument_spec,
     tools_argument_spec,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import mib  # noqa: E402
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (  # noqa: E402
     EtcdctlError,
 )
@@ -245,18 +244,10 @@ def plan_only(module, tools, tls, when):
     except (BackupError, EtcdctlError) as exc:
         module.fail_json(msg=str(exc))
     path = os.path.join(p["dest_dir"], snapshot_file_name(when))
-    probe = p["dest_dir"]
-    while not os.path.isdir(probe):
-        probe = os.path.dirname(probe)
-    need, free = space_needed(info["db_size"], p["trial_restore"]), free_bytes(probe)
-    if free < need:
-        module.fail_json(
-            msg=f"not enough free space in {p['dest_dir']}: {mib(free)} free, about {mib(need)}"
-            " needed; nothing was saved",
-            snapshot=path,
-            endpoint=endpoint,
-            notes=notes,
-        )
+    try:
+        check_space(p["dest_dir"], info["db_size"], p["trial_restore"])
+    except BackupError as exc:
+        module.fail_json(msg=str(exc), snapshot=path, endpoint=endpoint, notes=notes)
     module.exit_json(
         changed=True,
         snapshot=path,

@@ -54,6 +54,8 @@ def test_facts_equal_the_lab_configuration(lab, check_mode):
             "peer_client_cert_auth": True,
             "healthcheck_client_cert_file": f"{pki}/healthcheck-client.crt",
             "healthcheck_client_key_file": f"{pki}/healthcheck-client.key",
+            "client_cert_file": f"{pki}/healthcheck-client.crt",
+            "client_key_file": f"{pki}/healthcheck-client.key",
         }
         tools = result["ansible_facts"]["kubedr_etcd_tools"]
         assert tools["etcdctl"]["path"] == "/usr/local/bin/etcdctl"

@@ -227,7 +227,7 @@ def test_save_timeout(cluster, tmp_path, monkeypatch):
 
 def test_not_enough_space(cluster, tmp_path, monkeypatch):
     dest = tmp_path / "backups"
-    monkeypatch.setattr(_backup, "free_bytes", lambda _path: 1)
+    monkeypatch.setattr(_backup, "free_space", lambda _path: 1)
     with pytest.raises(BackupError) as caught:
         save(cluster, dest)
     message = str(caught.value)

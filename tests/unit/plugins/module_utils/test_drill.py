@@ -173,7 +173,9 @@ def test_drill_host_without_etcd(saved, stored, tmp_path, monkeypatch):
     )
     assert_failed(result, stored, tmp_path / "scratch", before, "/nonexistent/etcd does not exist")
     # nothing given, nothing found where the drill looks
-    monkeypatch.setattr("ansible_collections.kubedr.etcd.plugins.module_utils._drill.TOOL_DIRS", ())
+    monkeypatch.setattr(
+        "ansible_collections.kubedr.etcd.plugins.module_utils._find_tools.TOOL_DIRS", ()
+    )
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     result = drill(str(stored), scratch_parent=str(tmp_path / "scratch"), tools={})
     assert_failed(

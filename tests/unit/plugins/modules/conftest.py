@@ -3,6 +3,7 @@ module's main() and look at what it returned; and backups as a master writes the
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 
@@ -17,6 +18,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     build_metadata,
     metadata_path,
+    new_stamp,
     verify_trailer,
     write_json_atomic,
 )
@@ -84,6 +86,24 @@ def backup_names(stamp, hosts=HOSTS):
         snap(stamp),
         metadata_path(snap(stamp)),
     ]
+
+
+def stamp_days_ago(days):
+    """A stamp ``days`` days before now (whole seconds), as the backups are named."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # noqa: UP017
+    return new_stamp(now - dt.timedelta(days=days))
+
+
+def make_three_backups(tmp_path):
+    """Three complete backups in tmp_path/backups, 0, 1 and 2 days old, plus a file that is
+    no backup; returns (directory, stamps newest first)."""
+    directory = tmp_path / "backups"
+    directory.mkdir()
+    stamps = [stamp_days_ago(0), stamp_days_ago(1), stamp_days_ago(2)]
+    for when in stamps:
+        make_backup(directory, when)
+    (directory / "notes.txt").write_text("keep me\n")
+    return directory, stamps
 
 
 def make_backup(directory, stamp, hosts=HOSTS, pages=8, complete=True, extra_archives=()):

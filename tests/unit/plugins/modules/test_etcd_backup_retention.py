@@ -11,7 +11,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._archive import archiv
 from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import DRILL_SUFFIX
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     metadata_path,
-    new_stamp,
 )
 from ansible_collections.kubedr.etcd.plugins.modules import (
     etcd_backup_encrypt,
@@ -21,8 +20,10 @@ from tests.unit.plugins.modules.conftest import (
     HOSTS,
     fail_module,
     make_backup,
+    make_three_backups,
     run_module,
     snap,
+    stamp_days_ago,
 )
 
 UTC = dt.timezone.utc  # noqa: UP017 - the module under test supports Python 3.9
@@ -36,9 +37,7 @@ def run_fail(arguments):
     return fail_module(etcd_backup_retention.main, arguments)
 
 
-def stamp(days_ago):
-    """A stamp `days_ago` days before now (whole seconds), as the backups are named."""
-    return new_stamp(dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(days=days_ago))
+stamp = stamp_days_ago
 
 
 def files(when, hosts=HOSTS):
@@ -53,13 +52,7 @@ def listing(directory):
 @pytest.fixture
 def three(tmp_path):
     """Three complete backups, 0, 1 and 2 days old, plus a file that is no backup."""
-    directory = tmp_path / "backups"
-    directory.mkdir()
-    stamps = [stamp(0), stamp(1), stamp(2)]
-    for when in stamps:
-        make_backup(directory, when)
-    (directory / "notes.txt").write_text("keep me\n")
-    return directory, stamps
+    return make_three_backups(tmp_path)
 
 
 # --------------------------------------------------------------------------
@@ -281,3 +274,21 @@ def test_encrypted_backups_are_pruned_whole(three, age_key):
     encrypted_new = [metadata_path(snap(new)), f"{snap(new)}.age"]
     encrypted_new += [f"{archive_name(h, new)}.age" for h in HOSTS]
     assert listing(directory) == sorted([*encrypted_new, *files(mid), "notes.txt"])
+
+
+def test_diff_shows_the_files_before_and_after(three):
+    directory, (new, mid, _old) = three
+    before = "".join(f"{name}\n" for name in listing(directory))
+    checked = run(
+        {"dir": str(directory), "keep_last": 2, "_ansible_check_mode": True, "_ansible_diff": True}
+    )
+    assert checked["diff"]["before"] == before
+    assert checked["diff"]["after"] == "".join(
+        f"{name}\n" for name in sorted([*files(new), *files(mid), "notes.txt"])
+    )
+    assert checked["diff"]["before_header"] == str(directory)
+    done = run({"dir": str(directory), "keep_last": 2, "_ansible_diff": True})
+    assert done["diff"] == checked["diff"]
+    again = run({"dir": str(directory), "keep_last": 2, "_ansible_diff": True})
+    assert again["diff"]["before"] == again["diff"]["after"]
+    assert "diff" not in run({"dir": str(directory), "keep_last": 2})

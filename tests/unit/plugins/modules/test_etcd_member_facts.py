@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import basic
 
+from ansible_collections.kubedr.etcd.plugins.module_utils import _find_tools
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_member_facts
 from tests.unit.plugins.modules.conftest import fail_module, run_module
 
@@ -26,9 +27,10 @@ def warnings(monkeypatch):
 
 
 @pytest.fixture
-def no_tools(monkeypatch):
-    """No etcdctl / etcdutl on PATH, whatever this machine has."""
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda *_a, **_k: None)
+def no_tools(monkeypatch, tmp_path):
+    """No etcdctl / etcdutl on PATH nor in the usual dirs, whatever this machine has."""
+    monkeypatch.setattr(_find_tools, "TOOL_DIRS", ())
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
 
 
 def run(args):
@@ -99,6 +101,8 @@ def test_reads_member_and_tools(master, warnings):
         "peer_client_cert_auth": True,
         "healthcheck_client_cert_file": f"{pki}/healthcheck-client.crt",
         "healthcheck_client_key_file": f"{pki}/healthcheck-client.key",
+        "client_cert_file": f"{pki}/healthcheck-client.crt",
+        "client_key_file": f"{pki}/healthcheck-client.key",
     }
     assert member["warnings"] == []
     assert result["ansible_facts"]["kubedr_etcd_tools"] == {
@@ -123,25 +127,24 @@ def test_healthcheck_client_needs_cert_and_key(master, no_tools):
     tls = result["ansible_facts"]["kubedr_etcd_member"]["tls"]
     assert tls["healthcheck_client_cert_file"] is None
     assert tls["healthcheck_client_key_file"] is None
+    # the client certificate etcdctl uses is then the peer one
+    assert tls["client_cert_file"] == tls["peer_cert_file"]
+    assert tls["client_key_file"] == tls["peer_key_file"]
 
 
-def test_tools_are_searched_on_path_and_usual_dirs(master, monkeypatch):
-    found = fake_tool(master / "bin", "etcdctl", "3.4.23")
-    calls = []
-
-    def get_bin_path(_self, name, required=False, opt_dirs=None):
-        calls.append((name, required, opt_dirs))
-        return found if name == "etcdctl" else None
-
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+def test_tools_are_searched_on_path_then_usual_dirs(master, monkeypatch):
+    on_path, usual = master / "on-path", master / "usual"
+    on_path.mkdir()
+    usual.mkdir()
+    found = fake_tool(on_path, "etcdctl", "3.4.23")
+    fake_tool(usual, "etcdctl", "3.5.16")
+    etcdutl = fake_tool(usual, "etcdutl", "3.5.16")
+    monkeypatch.setattr(_find_tools, "TOOL_DIRS", (str(usual),))
+    monkeypatch.setenv("PATH", str(on_path))
     result = run({"manifest_path": str(master / "manifests" / "etcd.yaml")})
-    assert calls == [
-        ("etcdctl", False, ["/usr/local/bin", "/usr/bin"]),
-        ("etcdutl", False, ["/usr/local/bin", "/usr/bin"]),
-    ]
     assert result["ansible_facts"]["kubedr_etcd_tools"] == {
         "etcdctl": {"path": found, "version": "3.4.23", "error": None},
-        "etcdutl": None,
+        "etcdutl": {"path": etcdutl, "version": "3.5.16", "error": None},
     }
 
 
@@ -180,7 +183,7 @@ def test_tool_that_cannot_execute(master, no_tools):
     )
     tool = result["ansible_facts"]["kubedr_etcd_tools"]["etcdutl"]
     assert tool["version"] is None
-    assert tool["error"].startswith(f"cannot run '{not_a_program} version': ")
+    assert tool["error"].startswith(f"cannot run {not_a_program}: ")
 
 
 @pytest.mark.parametrize("option", ["etcdctl_path", "etcdutl_path"])
