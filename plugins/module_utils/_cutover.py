@@ -308,9 +308,9 @@ def peers_before(journal, name):
     return before
 
 
-def listens(address, port, tls=True, timeout=0.3):
+def listens(address, port, tls=True, client=None, timeout=0.3):
     """True when a TCP connection to the peer port succeeds (the socket is bound)."""
-    del tls
+    del tls, client
     try:
         with socket.create_connection((address, port), timeout=timeout):
             return True
@@ -318,36 +318,56 @@ def listens(address, port, tls=True, timeout=0.3):
         return False
 
 
-def serves(address, port, tls=True, timeout=0.5):
-    """True when etcd answers on its peer port, not only listens there.
+def serves(address, port, tls=True, client=None, timeout=0.5):
+    """True when etcd answers HTTP on its peer port, not only listens there.
 
-    etcd binds its peer port first, then loads its data and runs its initial corrupt
-    check, and only then serves peers: a member started while the one before it is still
-    in that check waits for an answer that cannot come yet. A TLS handshake that gets a
-    reply (completed, or refused for want of a client certificate) or any HTTP answer
-    means the member serves."""
+    etcd binds its peer port (and does TLS handshakes on it) first, then reads its data
+    and runs its initial corrupt check, asking every peer for its hash, and only then
+    answers HTTP. A member started while the one before it is still in that check waits
+    for an answer that cannot come yet, up to etcd's request timeout (7 s) per peer.
+
+    ``client`` is this master's own peer certificate {'cert_file', 'key_file'}
+    (the peer port asks for one): with it, a GET /version that gets any answer means the
+    member serves. Without it, or when the handshake is refused, an answer to the
+    handshake is the best sign there is, and counts."""
     try:
         sock = socket.create_connection((address, port), timeout=timeout)
     except OSError:
         return False
     try:
         sock.settimeout(timeout)
-        if not tls:
-            sock.sendall(b"GET /version HTTP/1.0\r\n\r\n")
-            return bool(sock.recv(1))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # a probe: nothing is read from it
+            if not client:
+                return _handshake_answered(context, sock)
+            try:
+                context.load_cert_chain(client["cert_file"], client["key_file"])
+                sock = context.wrap_socket(sock)
+            except (ssl.SSLError, OSError) as exc:
+                if isinstance(exc, (ssl.SSLError, ConnectionResetError)):
+                    return True  # it answered the handshake, though not to us
+                raise
+        sock.sendall(b"GET /version HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n")
         try:
-            with context.wrap_socket(sock, do_handshake_on_connect=False) as tls_sock:
-                tls_sock.do_handshake()
+            sock.recv(1)
         except ssl.SSLError:
-            return True  # it answered: refused us, but it serves
+            pass  # refused after the handshake (TLS 1.3): an answer all the same
         return True
     except OSError:
         return False
     finally:
         sock.close()
+
+
+def _handshake_answered(context, sock):
+    try:
+        with context.wrap_socket(sock, do_handshake_on_connect=False) as tls_sock:
+            tls_sock.do_handshake()
+    except ssl.SSLError:
+        return True
+    return True
 
 
 def wait_for_turn(journal, name, timeout, poll=POLL, probe=None):
@@ -361,11 +381,12 @@ def wait_for_turn(journal, name, timeout, poll=POLL, probe=None):
     if not before:
         return {"after": [], "waited": 0.0}
     probe = probe or (listens if name == "stop" else serves)
+    client = (journal.get("member") or {}).get("peer_tls")
     want = name == "start"
     start = time.monotonic()
     deadline = start + timeout
     while True:
-        late = sorted({peer[0] for peer in before if probe(*peer[1:]) != want})
+        late = sorted({peer[0] for peer in before if probe(*peer[1:], client=client) != want})
         if not late:
             return {
                 "after": sorted({peer[0] for peer in before}),
