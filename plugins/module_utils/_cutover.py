@@ -189,27 +189,6 @@ def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=F
         raise CutoverError(exc.msg) from None
 
 
-def steps(state_dir, run_id, names, **kwargs):
-    """``step`` for each of ``names`` in turn (a name alone is one step). Returns the last
-    step's result with ``changed`` and ``seconds`` over all of them and ``steps`` (each
-    step's result by name). The first step that fails stops the rest."""
-    if isinstance(names, str):
-        names = [names]
-    if not names:
-        raise CutoverError("no step given")
-    done = {}
-    for name in names:
-        done[name] = step(state_dir, run_id, name, **kwargs)
-    last = done[names[-1]]
-    return dict(
-        last,
-        changed=any(r["changed"] for r in done.values()),
-        seconds=round(sum(r.get("seconds") or 0 for r in done.values()), 3),
-        msg="; ".join(r["msg"] for r in done.values() if r.get("msg")),
-        steps=done,
-    )
-
-
 def _step(state_dir, run_id, name, timeout, restore_timeout, check_mode, upload=None):
     journal = _journal(state_dir, run_id)
     if name == "stage" and not check_mode:
