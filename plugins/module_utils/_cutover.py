@@ -30,6 +30,7 @@ rollback   stops the pods, puts the old member and the      any phase but ``done
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -349,13 +350,28 @@ def _handshake_answered(context, sock):
     return True
 
 
-def wait_for_turn(journal, name, timeout, poll=POLL, probe=None):
+def controller_gone(fd=1):
+    """True when nobody reads this process's stdout any more: the SSH session that runs
+    the module closed, because the controller was killed or lost its connection. A pipe
+    or socket whose reader is gone reports POLLERR or POLLHUP; anything else (a terminal,
+    a file, an error asking) counts as still there."""
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLERR | select.POLLHUP)
+        events = poller.poll(0)
+    except (OSError, ValueError):
+        return False
+    return any(mask & (select.POLLERR | select.POLLHUP) for _fd, mask in events)
+
+
+def wait_for_turn(journal, name, timeout, poll=POLL, probe=None, gone=controller_gone):
     """Wait until the masters before this one are done with ``name``: for ``stop``, until
     none of their peer ports listens (their etcd is gone - a member already down counts
     as stopped); for ``start``, until all of them serve it (see ``serves``). The order is
     the plan's, so the members still stop and start one at a time though every master
     runs its step at once. Returns {'after', 'waited'}; CutoverError naming who is late
-    after ``timeout``."""
+    after ``timeout``, or at once when the controller is gone (``gone``): a killed run
+    does not go on stopping or starting masters behind the user's back."""
     before = peers_before(journal, name)
     if not before:
         return {"after": [], "waited": 0.0}
@@ -371,6 +387,14 @@ def wait_for_turn(journal, name, timeout, poll=POLL, probe=None):
                 "after": sorted({peer[0] for peer in before}),
                 "waited": round(time.monotonic() - start, 3),
             }
+        if gone():
+            # a killed run stops where it was: this master has not begun its step
+            raise CutoverError(
+                f"{name}: the controller is gone (the run was interrupted) while this master"
+                f" waited for {', '.join(late)}; nothing was done here. Re-run the playbook"
+                " to resume, or roll back with playbooks/restore-rollback.yml",
+                controller_gone=True,
+            )
         if time.monotonic() >= deadline:
             what = "still listens on" if name == "stop" else "does not serve"
             raise CutoverError(

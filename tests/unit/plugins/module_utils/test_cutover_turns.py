@@ -3,6 +3,7 @@ the plan in its journal, by looking at the peer ports of the masters before it."
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -62,6 +63,31 @@ def test_the_leader_stops_once_no_follower_serves_its_peer_port():
 def test_a_master_starts_once_the_ones_before_it_serve():
     turn = C.wait_for_turn(journal("c"), "start", 5, poll=0.001, probe=lambda a, p, t, client: True)
     assert turn["after"] == ["a", "b"]
+
+
+def test_controller_gone_sees_a_closed_reader_only():
+    read_end, write_end = os.pipe()
+    try:
+        assert not C.controller_gone(write_end)
+        os.close(read_end)
+        assert C.controller_gone(write_end)
+    finally:
+        os.close(write_end)
+    with open(os.devnull, "w") as devnull:
+        assert not C.controller_gone(devnull.fileno())
+
+
+def test_a_waiting_master_gives_up_its_turn_when_the_controller_is_gone():
+    looks = []
+
+    def probe(address, port, tls, client=None):
+        looks.append(address)
+        return True  # the followers still run
+
+    with pytest.raises(C.CutoverError, match="the controller is gone") as err:
+        C.wait_for_turn(journal("a"), "stop", 60, poll=0.001, probe=probe, gone=lambda: True)
+    assert err.value.details == {"controller_gone": True}
+    assert len(looks) == 2  # one look at each follower, then it stopped waiting
 
 
 def test_a_late_master_is_named_after_the_timeout():
