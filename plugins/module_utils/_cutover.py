@@ -49,6 +49,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._restore import (
 from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
     StaticPodsError,
     aside_path,
+    connected_to,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
     start as start_pods,
@@ -298,6 +299,16 @@ def listens(address, port, tls=True, client=None, timeout=0.3):
         return False
 
 
+def still_runs(address, port, tls=True, client=None):
+    """True while the peer's etcd still runs: it listens on its peer port, or this host
+    still holds a peer connection with it. etcd closes its listener as soon as it is told
+    to stop, and its peer connections only when it is done: the next member stops once
+    the one before it is really gone, not while it is still shutting down."""
+    if listens(address, port, tls, client):
+        return True
+    return bool(connected_to([address], port))
+
+
 def serves(address, port, tls=True, client=None, timeout=0.5):
     """True when etcd answers HTTP on its peer port, not only listens there.
 
@@ -366,8 +377,8 @@ def controller_gone(fd=1):
 
 def wait_for_turn(journal, name, timeout, poll=POLL, probe=None, gone=controller_gone):
     """Wait until the masters before this one are done with ``name``: for ``stop``, until
-    none of their peer ports listens (their etcd is gone - a member already down counts
-    as stopped); for ``start``, until all of them serve it (see ``serves``). The order is
+    their etcd is gone (``still_runs``; a member already down counts as stopped); for
+    ``start``, until all of them serve it (see ``serves``). The order is
     the plan's, so the members still stop and start one at a time though every master
     runs its step at once. Returns {'after', 'waited'}; CutoverError naming who is late
     after ``timeout``, or at once when the controller is gone (``gone``): a killed run
@@ -375,7 +386,7 @@ def wait_for_turn(journal, name, timeout, poll=POLL, probe=None, gone=controller
     before = peers_before(journal, name)
     if not before:
         return {"after": [], "waited": 0.0}
-    probe = probe or (listens if name == "stop" else serves)
+    probe = probe or (still_runs if name == "stop" else serves)
     client = (journal.get("member") or {}).get("peer_tls")
     want = name == "start"
     start = time.monotonic()
@@ -396,7 +407,7 @@ def wait_for_turn(journal, name, timeout, poll=POLL, probe=None, gone=controller
                 controller_gone=True,
             )
         if time.monotonic() >= deadline:
-            what = "still listens on" if name == "stop" else "does not serve"
+            what = "still runs etcd on" if name == "stop" else "does not serve"
             raise CutoverError(
                 f"{name}: waited {timeout} s for {', '.join(late)}, which {what} its peer"
                 f" port; this master {name}s after it (the plan's order). Look at the"

@@ -45,6 +45,7 @@ RUNTIME_TIMEOUT = 10
 NAMESPACE = "kube-system"  # static pods of kubeadm live there
 _NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 _TCP_LISTEN = "0A"
+_TCP_ESTABLISHED = "01"
 _COMMAND_LIMIT = 300
 
 
@@ -155,6 +156,54 @@ def parse_proc_net_tcp(text):
             continue
         result.append((port, inode))
     return result
+
+
+def _address(field):
+    """'0100007F:0950' (as /proc/net/tcp writes it) -> ('127.0.0.1', 2384); IPv4 mapped
+    into IPv6 comes back as IPv4."""
+    host, port = field.rsplit(":", 1)
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        address = socket.inet_ntop(socket.AF_INET, raw[::-1])
+    else:
+        words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+        address = socket.inet_ntop(socket.AF_INET6, words)
+        if address.startswith("::ffff:") and "." in address:
+            address = address[len("::ffff:") :]
+    return address, int(port, 16)
+
+
+def parse_established(text):
+    """ESTABLISHED connections in a /proc/net/tcp or tcp6 table:
+    [((local address, port), (remote address, port))]."""
+    result = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != _TCP_ESTABLISHED:
+            continue
+        try:
+            result.append((_address(fields[1]), _address(fields[2])))
+        except (ValueError, OSError):
+            continue
+    return result
+
+
+def connected_to(addresses, port, proc_root="/proc"):
+    """The addresses of ``addresses`` this host has an ESTABLISHED TCP connection with on
+    ``port`` (theirs or ours) - for etcd's peer port, the peers whose process still runs:
+    a member that shuts down closes its listener first and its peer connections last."""
+    wanted = set(addresses)
+    found = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(proc_root, "net", table)) as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        for (_local, local_port), (remote, remote_port) in parse_established(text):
+            if remote in wanted and port in (local_port, remote_port):
+                found.add(remote)
+    return found
 
 
 def listening_sockets(proc_root="/proc"):

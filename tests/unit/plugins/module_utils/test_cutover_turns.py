@@ -13,6 +13,7 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _cutover as C
+from ansible_collections.kubedr.etcd.plugins.module_utils import _static_pods as S
 from tests.lab.pki import CA, write_pair
 
 
@@ -92,7 +93,7 @@ def test_a_waiting_master_gives_up_its_turn_when_the_controller_is_gone():
 
 def test_a_late_master_is_named_after_the_timeout():
     with pytest.raises(
-        C.CutoverError, match=r"waited 0.05 s for c, which still listens on its peer port"
+        C.CutoverError, match=r"waited 0.05 s for c, which still runs etcd on its peer port"
     ) as err:
         C.wait_for_turn(
             journal("a"), "stop", 0.05, poll=0.01, probe=lambda a, p, t, client: a == "10.0.0.3"
@@ -246,3 +247,48 @@ def test_the_start_turn_waits_for_http_with_the_journals_peer_certificate(pki):
         peer.serving.set()
         peer.close()
     assert turn["after"] == ["a"] and turn["waited"] >= 0.6
+
+
+def test_established_peer_connections_from_proc_net_tcp():
+    v4 = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
+        # 10.77.0.8:2380 <- 10.77.0.9:41234, established
+        "   0: 08004D0A:094C 09004D0A:A112 01 00000000:00000000 00:00000000 00000000 0\n"
+        # 10.77.0.8:52000 -> 10.77.0.10:2380, established
+        "   1: 08004D0A:CB20 0A004D0A:094C 01 00000000:00000000 00:00000000 00000000 0\n"
+        # listening on 2380: not a connection
+        "   2: 08004D0A:094C 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0\n"
+    )
+    assert S.parse_established(v4) == [
+        (("10.77.0.8", 2380), ("10.77.0.9", 41234)),
+        (("10.77.0.8", 52000), ("10.77.0.10", 2380)),
+    ]
+    v6 = (
+        "  sl  local_address                         remote_address                        st\n"
+        f"   0: {proc6('::ffff:10.77.0.8')}:094C {proc6('::ffff:10.77.0.9')}:A112 01\n"
+        f"   1: {proc6('fd00::8')}:094C {proc6('fd00::9')}:A113 01\n"
+    )
+    assert S.parse_established(v6) == [
+        (("10.77.0.8", 2380), ("10.77.0.9", 41234)),
+        (("fd00::8", 2380), ("fd00::9", 41235)),
+    ]
+
+
+def proc6(address):
+    """An IPv6 address as /proc/net/tcp6 writes it: four 32-bit words, each in the
+    machine's (little-endian) byte order."""
+    raw = socket.inet_pton(socket.AF_INET6, address)
+    return "".join(raw[i : i + 4][::-1].hex().upper() for i in range(0, 16, 4))
+
+
+def test_connected_to_reads_this_hosts_tables(tmp_path):
+    net = tmp_path / "net"
+    net.mkdir()
+    (net / "tcp").write_text(
+        "  sl  local_address rem_address   st\n"
+        "   0: 08004D0A:094C 09004D0A:A112 01 00000000:00000000 00:00000000 00000000 0\n"
+        "   1: 08004D0A:CB20 0A004D0A:1F90 01 00000000:00000000 00:00000000 00000000 0\n"
+    )
+    assert S.connected_to(["10.77.0.9", "10.77.0.10"], 2380, proc_root=str(tmp_path)) == {
+        "10.77.0.9"
+    }
