@@ -30,6 +30,7 @@ rollback   stops the pods, puts the old member and the      any phase but ``done
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -189,27 +190,6 @@ def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=F
         raise CutoverError(exc.msg) from None
 
 
-def steps(state_dir, run_id, names, **kwargs):
-    """``step`` for each of ``names`` in turn (a name alone is one step). Returns the last
-    step's result with ``changed`` and ``seconds`` over all of them and ``steps`` (each
-    step's result by name). The first step that fails stops the rest."""
-    if isinstance(names, str):
-        names = [names]
-    if not names:
-        raise CutoverError("no step given")
-    done = {}
-    for name in names:
-        done[name] = step(state_dir, run_id, name, **kwargs)
-    last = done[names[-1]]
-    return dict(
-        last,
-        changed=any(r["changed"] for r in done.values()),
-        seconds=round(sum(r.get("seconds") or 0 for r in done.values()), 3),
-        msg="; ".join(r["msg"] for r in done.values() if r.get("msg")),
-        steps=done,
-    )
-
-
 def _step(state_dir, run_id, name, timeout, restore_timeout, check_mode, upload=None):
     journal = _journal(state_dir, run_id)
     if name == "stage" and not check_mode:
@@ -308,9 +288,9 @@ def peers_before(journal, name):
     return before
 
 
-def listens(address, port, tls=True, timeout=0.3):
+def listens(address, port, tls=True, client=None, timeout=0.3):
     """True when a TCP connection to the peer port succeeds (the socket is bound)."""
-    del tls
+    del tls, client
     try:
         with socket.create_connection((address, port), timeout=timeout):
             return True
@@ -318,31 +298,42 @@ def listens(address, port, tls=True, timeout=0.3):
         return False
 
 
-def serves(address, port, tls=True, timeout=0.5):
-    """True when etcd answers on its peer port, not only listens there.
+def serves(address, port, tls=True, client=None, timeout=0.5):
+    """True when etcd answers HTTP on its peer port, not only listens there.
 
-    etcd binds its peer port first, then loads its data and runs its initial corrupt
-    check, and only then serves peers: a member started while the one before it is still
-    in that check waits for an answer that cannot come yet. A TLS handshake that gets a
-    reply (completed, or refused for want of a client certificate) or any HTTP answer
-    means the member serves."""
+    etcd binds its peer port (and does TLS handshakes on it) first, then reads its data
+    and runs its initial corrupt check, asking every peer for its hash, and only then
+    answers HTTP. A member started while the one before it is still in that check waits
+    for an answer that cannot come yet, up to etcd's request timeout (7 s) per peer.
+
+    ``client`` is this master's own peer certificate {'cert_file', 'key_file'}
+    (the peer port asks for one): with it, a GET /version that gets any answer means the
+    member serves. Without it, or when the handshake is refused, an answer to the
+    handshake is the best sign there is, and counts."""
     try:
         sock = socket.create_connection((address, port), timeout=timeout)
     except OSError:
         return False
     try:
         sock.settimeout(timeout)
-        if not tls:
-            sock.sendall(b"GET /version HTTP/1.0\r\n\r\n")
-            return bool(sock.recv(1))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # a probe: nothing is read from it
+            if not client:
+                return _handshake_answered(context, sock)
+            try:
+                context.load_cert_chain(client["cert_file"], client["key_file"])
+                sock = context.wrap_socket(sock)
+            except (ssl.SSLError, OSError) as exc:
+                if isinstance(exc, (ssl.SSLError, ConnectionResetError)):
+                    return True  # it answered the handshake, though not to us
+                raise
+        sock.sendall(b"GET /version HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n")
         try:
-            with context.wrap_socket(sock, do_handshake_on_connect=False) as tls_sock:
-                tls_sock.do_handshake()
+            sock.recv(1)
         except ssl.SSLError:
-            return True  # it answered: refused us, but it serves
+            pass  # refused after the handshake (TLS 1.3): an answer all the same
         return True
     except OSError:
         return False
@@ -350,27 +341,60 @@ def serves(address, port, tls=True, timeout=0.5):
         sock.close()
 
 
-def wait_for_turn(journal, name, timeout, poll=POLL, probe=None):
+def _handshake_answered(context, sock):
+    try:
+        with context.wrap_socket(sock, do_handshake_on_connect=False) as tls_sock:
+            tls_sock.do_handshake()
+    except ssl.SSLError:
+        return True
+    return True
+
+
+def controller_gone(fd=1):
+    """True when nobody reads this process's stdout any more: the SSH session that runs
+    the module closed, because the controller was killed or lost its connection. A pipe
+    or socket whose reader is gone reports POLLERR or POLLHUP; anything else (a terminal,
+    a file, an error asking) counts as still there."""
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLERR | select.POLLHUP)
+        events = poller.poll(0)
+    except (OSError, ValueError):
+        return False
+    return any(mask & (select.POLLERR | select.POLLHUP) for _fd, mask in events)
+
+
+def wait_for_turn(journal, name, timeout, poll=POLL, probe=None, gone=controller_gone):
     """Wait until the masters before this one are done with ``name``: for ``stop``, until
     none of their peer ports listens (their etcd is gone - a member already down counts
     as stopped); for ``start``, until all of them serve it (see ``serves``). The order is
     the plan's, so the members still stop and start one at a time though every master
     runs its step at once. Returns {'after', 'waited'}; CutoverError naming who is late
-    after ``timeout``."""
+    after ``timeout``, or at once when the controller is gone (``gone``): a killed run
+    does not go on stopping or starting masters behind the user's back."""
     before = peers_before(journal, name)
     if not before:
         return {"after": [], "waited": 0.0}
     probe = probe or (listens if name == "stop" else serves)
+    client = (journal.get("member") or {}).get("peer_tls")
     want = name == "start"
     start = time.monotonic()
     deadline = start + timeout
     while True:
-        late = sorted({peer[0] for peer in before if probe(*peer[1:]) != want})
+        late = sorted({peer[0] for peer in before if probe(*peer[1:], client=client) != want})
         if not late:
             return {
                 "after": sorted({peer[0] for peer in before}),
                 "waited": round(time.monotonic() - start, 3),
             }
+        if gone():
+            # a killed run stops where it was: this master has not begun its step
+            raise CutoverError(
+                f"{name}: the controller is gone (the run was interrupted) while this master"
+                f" waited for {', '.join(late)}; nothing was done here. Re-run the playbook"
+                " to resume, or roll back with playbooks/restore-rollback.yml",
+                controller_gone=True,
+            )
         if time.monotonic() >= deadline:
             what = "still listens on" if name == "stop" else "does not serve"
             raise CutoverError(

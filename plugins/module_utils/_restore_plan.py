@@ -393,8 +393,17 @@ def _plan_member(master, snapshot, problems, warnings):
         "data_dir": data_dir,
         "etcd_version": version,
         "tool": tool,
+        # the member's own peer certificate: at the start, it asks the member before it
+        # whether that one serves its peers yet (see _cutover.serves)
+        "peer_tls": _peer_tls(member),
     }
     return {"entry": entry, "peer_keys": peer_keys}, is_leader
+
+
+def _peer_tls(member):
+    tls = member.get("tls") or {}
+    files = {"cert_file": tls.get("peer_cert_file"), "key_file": tls.get("peer_key_file")}
+    return files if all(files.values()) else None
 
 
 # --------------------------------------------------------------------------

@@ -30,15 +30,14 @@ description:
 options:
   step:
     description:
-      - The step to run, or several in their order (for example V([stop, swap]), each
-        recorded as it is done).
+      - The step to run.
       - O(step=stop) and O(step=start) run on every master at once. Each master waits for
         its turn - the masters before it in the plan's C(stop_order) (followers first, the
-        leader last) no longer serving their peer port, or the one before it in
-        C(start_order) serving it - so the members still stop and start one at a time,
-        without a round trip from the controller between them.
-    type: list
-    elements: str
+        leader last) no longer listening on their peer port, or the one before it in
+        C(start_order) answering HTTP there (asked with this master's own peer
+        certificate) - so the members still stop and start one at a time, without a round
+        trip from the controller between them.
+    type: str
     choices: [stage, stop, swap, start]
     required: true
   run_id:
@@ -110,9 +109,9 @@ EXAMPLES = r"""
     run_id: 20261126T031500Z-4f9a1c
     src: /var/backups/etcd/etcd-snapshot-20261126T030000Z.db
 
-- name: Stop every master in the plan's order, each swapping its staged member in once stopped
+- name: Stop every master in the plan's order (all at once, each waiting for its turn)
   kubedr.etcd.etcd_restore_step:
-    step: [stop, swap]
+    step: stop
     run_id: 20261126T031500Z-4f9a1c
 """
 
@@ -123,18 +122,13 @@ phase:
   type: str
   sample: staged
 seconds:
-  description: Seconds waited (stop, start) or taken (stage) by the steps, added up.
+  description: Seconds waited (stop, start) or taken (stage) by this step.
   returned: success
   type: float
   sample: 1.4
 detail:
-  description: The last step's own result (the restore command, what was moved where; for
-    stop and start also C(turn), the masters this one waited for and how long).
-  returned: success
-  type: dict
-steps:
-  description: Each step's result (C(changed), C(phase), C(seconds), C(detail), C(msg)), by
-    step name.
+  description: The step's own result (the restore command, what was moved where; for stop
+    and start also C(turn), the masters this one waited for and how long).
   returned: success
   type: dict
 """
@@ -144,7 +138,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # noqa: E402
     STEPS,
     CutoverError,
-    steps,
+    step,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
     exit_from,
@@ -157,7 +151,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._restore_args import (
 def main():
     module = AnsibleModule(
         argument_spec={
-            "step": {"type": "list", "elements": "str", "choices": list(STEPS), "required": True},
+            "step": {"type": "str", "choices": list(STEPS), "required": True},
             **restore_run_argument_spec(),
             "timeout": {"type": "int", "default": 180},
             "restore_timeout": {"type": "int", "default": 600},
@@ -170,7 +164,7 @@ def main():
     p = module.params
     exit_from(
         module,
-        lambda: steps(
+        lambda: step(
             p["state_dir"],
             p["run_id"],
             p["step"],

@@ -3,13 +3,17 @@ the plan in its journal, by looking at the peer ports of the masters before it."
 
 from __future__ import annotations
 
+import os
 import socket
+import ssl
 import threading
 import time
 
 import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _cutover as C
+from tests.lab.pki import CA, write_pair
 
 
 def journal(me, stop_order=("b", "c", "a"), start_order=("a", "b", "c"), port=2380):
@@ -45,7 +49,7 @@ def test_the_leader_stops_once_no_follower_serves_its_peer_port():
     serving = {"10.0.0.2": True, "10.0.0.3": True}
     calls = []
 
-    def answers(address, port, tls):
+    def answers(address, port, tls, client=None):
         calls.append(address)
         if len(calls) > 4:  # the followers go after a few looks
             serving[address] = False
@@ -57,8 +61,33 @@ def test_the_leader_stops_once_no_follower_serves_its_peer_port():
 
 
 def test_a_master_starts_once_the_ones_before_it_serve():
-    turn = C.wait_for_turn(journal("c"), "start", 5, poll=0.001, probe=lambda a, p, t: True)
+    turn = C.wait_for_turn(journal("c"), "start", 5, poll=0.001, probe=lambda a, p, t, client: True)
     assert turn["after"] == ["a", "b"]
+
+
+def test_controller_gone_sees_a_closed_reader_only():
+    read_end, write_end = os.pipe()
+    try:
+        assert not C.controller_gone(write_end)
+        os.close(read_end)
+        assert C.controller_gone(write_end)
+    finally:
+        os.close(write_end)
+    with open(os.devnull, "w") as devnull:
+        assert not C.controller_gone(devnull.fileno())
+
+
+def test_a_waiting_master_gives_up_its_turn_when_the_controller_is_gone():
+    looks = []
+
+    def probe(address, port, tls, client=None):
+        looks.append(address)
+        return True  # the followers still run
+
+    with pytest.raises(C.CutoverError, match="the controller is gone") as err:
+        C.wait_for_turn(journal("a"), "stop", 60, poll=0.001, probe=probe, gone=lambda: True)
+    assert err.value.details == {"controller_gone": True}
+    assert len(looks) == 2  # one look at each follower, then it stopped waiting
 
 
 def test_a_late_master_is_named_after_the_timeout():
@@ -66,11 +95,11 @@ def test_a_late_master_is_named_after_the_timeout():
         C.CutoverError, match=r"waited 0.05 s for c, which still listens on its peer port"
     ) as err:
         C.wait_for_turn(
-            journal("a"), "stop", 0.05, poll=0.01, probe=lambda a, p, t: a == "10.0.0.3"
+            journal("a"), "stop", 0.05, poll=0.01, probe=lambda a, p, t, client: a == "10.0.0.3"
         )
     assert err.value.details == {"late": ["c"]}
     with pytest.raises(C.CutoverError, match="which does not serve its peer port"):
-        C.wait_for_turn(journal("b"), "start", 0.05, poll=0.01, probe=lambda a, p, t: False)
+        C.wait_for_turn(journal("b"), "start", 0.05, poll=0.01, probe=lambda a, p, t, client: False)
 
 
 class Peer:
@@ -135,3 +164,85 @@ def test_wait_for_turn_waits_for_the_peer_to_serve_not_to_listen():
         peer.close()
     assert turn["after"] == ["a"]
     assert turn["waited"] >= 0.5
+
+
+class TlsPeer(Peer):
+    """Like etcd's peer port: TLS that asks for a client certificate, handshakes from the
+    moment it is bound, and answers HTTP only once ``serve()`` is called."""
+
+    def __init__(self, pki):
+        super().__init__()
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(pki["server_cert"], pki["server_key"])
+        self.context.load_verify_locations(pki["ca"])
+        self.context.verify_mode = ssl.CERT_REQUIRED
+        self.serving = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        try:
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                self.serving.wait(10)
+                tls.recv(1024)
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        except (OSError, ssl.SSLError):
+            pass
+
+    def serve(self, delay=0.0):
+        threading.Timer(delay, self.serving.set).start()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pki")
+    ca = CA.create("etcd-ca")
+    ca.write(directory, "ca")
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    write_pair(directory, "peer", *ca.issue("peer", usages, ips=["127.0.0.1"]))
+    return {
+        "ca": str(directory / "ca.crt"),
+        "server_cert": str(directory / "peer.crt"),
+        "server_key": str(directory / "peer.key"),
+        "client": {
+            "cert_file": str(directory / "peer.crt"),
+            "key_file": str(directory / "peer.key"),
+        },
+    }
+
+
+def test_with_its_peer_certificate_a_master_sees_the_handshake_is_not_serving(pki):
+    """The handshake alone succeeds while the peer is in its corrupt check; only an HTTP
+    answer counts, and without a certificate the handshake's answer is all there is."""
+    peer = TlsPeer(pki)
+    try:
+        assert C.serves("127.0.0.1", peer.port, client=None)  # handshake refused: counts
+        assert not C.serves("127.0.0.1", peer.port, client=pki["client"], timeout=0.3)
+        peer.serve()
+        assert C.serves("127.0.0.1", peer.port, client=pki["client"])
+    finally:
+        peer.serving.set()
+        peer.close()
+
+
+def test_the_start_turn_waits_for_http_with_the_journals_peer_certificate(pki):
+    peer = TlsPeer(pki)
+    j = journal("b", port=peer.port)
+    j["member"]["peer_tls"] = pki["client"]
+    for m in j["plan"]["members"]:
+        m["peer_urls"] = [f"https://127.0.0.1:{peer.port}"]
+    peer.serve(delay=0.8)
+    try:
+        turn = C.wait_for_turn(j, "start", timeout=10)
+    finally:
+        peer.serving.set()
+        peer.close()
+    assert turn["after"] == ["a"] and turn["waited"] >= 0.6

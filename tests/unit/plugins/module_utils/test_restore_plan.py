@@ -76,6 +76,10 @@ def test_three_masters_exact_plan():
                         "path": "/usr/local/bin/etcdutl",
                         "version": "3.5.16",
                     },
+                    "peer_tls": {
+                        "cert_file": "/etc/kubernetes/pki/etcd/peer.crt",
+                        "key_file": "/etc/kubernetes/pki/etcd/peer.key",
+                    },
                 }
                 for n in (1, 2, 3)
             ],

@@ -34,7 +34,7 @@ def test_the_shared_spec():
     ("main", "arguments"),
     [
         (etcd_restore_journal.main, {"state": "verified"}),
-        (etcd_restore_step.main, {"step": ["stop"]}),
+        (etcd_restore_step.main, {"step": "stop"}),
         (etcd_restore_rollback.main, {}),
     ],
     ids=["journal", "step", "rollback"],
@@ -51,5 +51,5 @@ def test_no_journal_fails_with_the_cutover_message(tmp_path, main, arguments):
 
 def test_run_id_is_required_by_step_and_rollback():
     for main in (etcd_restore_step.main, etcd_restore_rollback.main):
-        failed = fail_module(main, {"step": ["stop"]} if main is etcd_restore_step.main else {})
+        failed = fail_module(main, {"step": "stop"} if main is etcd_restore_step.main else {})
         assert "run_id" in failed["msg"]
