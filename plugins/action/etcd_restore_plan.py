@@ -19,6 +19,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._data import plain
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_plan import (
     DEFAULT_BUMP_REVISION,
     build_plan,
+    plan_diff,
 )
 
 display = Display()
@@ -123,6 +124,8 @@ class ActionModule(ActionBase):
                     journals=run["journals"],
                     warnings=[],
                 )
+                if run["mode"] == "resume" and self._task.diff:
+                    result["diff"] = plan_diff(masters, run["header"]["plan"])
                 return result
         outcome = build_plan(
             masters,
@@ -157,6 +160,8 @@ class ActionModule(ActionBase):
             )
             return result
         result.update(changed=False, plan=outcome["plan"], warnings=warnings)
+        if self._task.diff:
+            result["diff"] = plan_diff(masters, outcome["plan"])
         if run is not None:
             header = J.run_header(
                 run_id=run["run_id"],

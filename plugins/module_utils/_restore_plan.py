@@ -38,6 +38,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     supports_bump_revision,
     version_tuple,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore import paths
 
 DEFAULT_BUMP_REVISION = 1000000000
 
@@ -665,3 +666,51 @@ def build_plan(
         },
     }
     return {"ok": True, "problems": [], "warnings": warnings, "plan": plan}
+
+
+def plan_diff(masters, plan):
+    """The --diff of a plan: ``before`` is every master's member as its facts found it,
+    ``after`` what the restore makes of it (name, peer and client URLs, --initial-cluster
+    and token, where the old member/ is moved aside) and the stop and start order.
+    ``masters`` as for build_plan; ``plan`` is build_plan's (or a journal's) plan."""
+    before = {"members": {}, "order": {}}
+    running, leaders = [], []
+    for master in masters:
+        member = master.get("member") or {}
+        preflight = master.get("preflight") or {}
+        data_dir = member.get("data_dir")
+        before["members"][master["host"]] = {
+            "name": member.get("name"),
+            "peer_urls": member.get("initial_advertise_peer_urls"),
+            "client_urls": member.get("advertise_client_urls"),
+            "initial_cluster": member.get("initial_cluster_string"),
+            "initial_cluster_token": member.get("initial_cluster_token"),
+            "data_dir": data_dir,
+            "member_dir": paths(data_dir, plan["stamp"])["member"] if data_dir else None,
+            "old_member_moved_to": None,
+        }
+        if preflight.get("etcd_running"):
+            running.append(master["host"])
+        if preflight.get("is_leader") is True:
+            leaders.append(master["host"])
+    before["order"] = {"etcd_running_on": running, "leader": leaders[0] if leaders else None}
+    after = {"members": {}}
+    for entry in plan["members"]:
+        names = paths(entry["data_dir"], plan["stamp"])
+        after["members"][entry["host"]] = {
+            "name": entry["name"],
+            "peer_urls": entry["peer_urls"],
+            "client_urls": entry["client_urls"],
+            "initial_cluster": plan["initial_cluster"],
+            "initial_cluster_token": plan["token"],
+            "data_dir": entry["data_dir"],
+            "member_dir": f"{names['member']} (restored from the snapshot)",
+            "old_member_moved_to": names["aside"],
+        }
+    after["order"] = {"stop_order": plan["stop_order"], "start_order": plan["start_order"]}
+    return {
+        "before": before,
+        "after": after,
+        "before_header": "etcd members as found",
+        "after_header": f"etcd members after restore {plan['stamp']}",
+    }

@@ -205,6 +205,18 @@ def snapshot_file_name(when=None):
     return f"{SNAPSHOT_PREFIX}{new_stamp(when)}{SNAPSHOT_SUFFIX}"
 
 
+def file_name_problem(name, option="snapshot"):
+    """Why ``name`` (the ``option`` a user gave) is not a bare file name, like a snapshot's
+    in a backup directory, or None. Hidden names (a leading dot) are what interrupted
+    writers leave, so they are refused too."""
+    if not name or "/" in name or "\0" in name or name.startswith("."):
+        return (
+            f"{option}={name!r} is not a file name: give the snapshot's name without a"
+            f" directory, e.g. {SNAPSHOT_PREFIX}{STAMP_EXAMPLE}{SNAPSHOT_SUFFIX}"
+        )
+    return None
+
+
 def parse_snapshot_time(name, prefix=SNAPSHOT_PREFIX, suffix=SNAPSHOT_SUFFIX):
     """The UTC time in a snapshot file name (aware datetime), or None.
 

@@ -166,236 +166,15 @@ age:
   sample: /usr/bin/age
 """
 
-import datetime  # noqa: E402
-import os  # noqa: E402
-import resource  # noqa: E402
-import time  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._age import (  # noqa: E402
-    AgeError,
-    check_recipients,
-    decrypt_file,
-    encrypt_file,
-    find_age,
-    recipient_list,
-)
 from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
     age_argument_spec,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._files import (  # noqa: E402
-    fsync_dir,
-    remove,
-    temp_name,
+from ansible_collections.kubedr.etcd.plugins.module_utils._encrypt import encrypt  # noqa: E402
+from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
+    exit_from,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
-    ENCRYPTED_SUFFIX,
-    ENCRYPTION_METHOD,
-    SnapshotError,
-    backup_files,
-    is_encrypted,
-    load_metadata,
-    metadata_path,
-    sha256_file,
-    write_json_atomic,
-)
-
-
-class Encryptor:
-    def __init__(self, module, age, recipients):
-        self.module = module
-        self.age = age
-        self.recipients = recipients
-        p = module.params
-        self.dir = p["dir"]
-        self.name = p["snapshot"]
-        self.meta_path = metadata_path(os.path.join(self.dir, self.name))
-        self.result = {"changed": False, "recipients": recipients, "age": age}
-
-    def fail(self, msg, **extra):
-        self.module.fail_json(msg=msg, **self.result, **extra)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def load(self):
-        try:
-            metadata = load_metadata(self.meta_path)
-        except SnapshotError as exc:
-            self.fail(f"{exc}; nothing was encrypted")
-        if metadata["snapshot"]["file"] != self.name:
-            self.fail(
-                f"metadata file {self.meta_path} describes snapshot"
-                f" {metadata['snapshot']['file']}, not {self.name}; nothing was encrypted"
-            )
-        return metadata
-
-    def report(self, metadata, parts, removed, missing):
-        stored = [part["stored"]["file"] for part in parts if part["plain"]["file"] not in missing]
-        self.result.update(
-            files=[*stored, os.path.basename(self.meta_path)],
-            snapshot=self.path(parts[-1]["stored"]["file"]),
-            encryption=metadata.get("encryption"),
-            removed=removed,
-            missing_archives=missing,
-        )
-
-    def finish_earlier_run(self, metadata):
-        """The record says encrypted: check the encrypted files, drop plain leftovers."""
-        parts = backup_files(metadata)
-        problems, leftovers, missing = [], [], []
-        for part in parts:
-            if not part["encrypted"]:
-                missing.append(part["plain"]["file"])
-                continue
-            stored = part["stored"]
-            try:
-                digest = sha256_file(self.path(stored["file"]))
-                size = os.path.getsize(self.path(stored["file"]))
-            except (OSError, SnapshotError) as exc:
-                problems.append(f"{stored['file']}: {exc}")
-                continue
-            if digest != stored["sha256"] or size != stored["size"]:
-                problems.append(
-                    f"{stored['file']} is {size} bytes with sha256 {digest}, the record says"
-                    f" {stored['size']} bytes with sha256 {stored['sha256']}"
-                )
-            if os.path.isfile(self.path(part["plain"]["file"])):
-                leftovers.append(self.path(part["plain"]["file"]))
-        if problems:
-            self.fail(
-                f"{self.name} is recorded as encrypted, but: {'; '.join(problems)}. The backup"
-                f" in {self.dir} is damaged; nothing was changed"
-            )
-        recorded = (metadata.get("encryption") or {}).get("recipients") or []
-        if sorted(recorded) != sorted(self.recipients):
-            self.module.warn(
-                f"{self.name} was encrypted earlier to {', '.join(recorded) or 'unknown'}; it is"
-                " not encrypted again to the recipients given now"
-            )
-        removed = []
-        if leftovers and not self.module.check_mode:
-            for path in leftovers:
-                if remove(path):
-                    removed.append(path)
-            fsync_dir(self.dir)
-        self.report(metadata, parts, removed if not self.module.check_mode else leftovers, missing)
-        self.result["changed"] = bool(leftovers)
-        self.result["msg"] = f"{self.name} was encrypted already" + (
-            f"; removed plain leftovers: {', '.join(map(os.path.basename, leftovers))}"
-            if leftovers
-            else ""
-        )
-        self.module.exit_json(**self.result)
-
-    def run(self):
-        metadata = self.load()
-        if is_encrypted(metadata):
-            self.finish_earlier_run(metadata)
-        parts = backup_files(metadata)
-        missing = [
-            part["plain"]["file"]
-            for part in parts
-            if part["kind"] == "archive" and not os.path.isfile(self.path(part["plain"]["file"]))
-        ]
-        todo = [part for part in parts if part["plain"]["file"] not in missing]
-        if not os.path.isfile(self.path(self.name)):
-            self.fail(f"snapshot {self.path(self.name)} does not exist; nothing was encrypted")
-        for name in missing:
-            self.module.warn(f"control-plane archive {name} is not in {self.dir}: not encrypted")
-        if self.module.check_mode:
-            for part in todo:
-                part["stored"] = {"file": part["plain"]["file"] + ENCRYPTED_SUFFIX}
-            self.report(metadata, todo, [], missing)
-            self.result.update(
-                changed=True,
-                removed=[self.path(part["plain"]["file"]) for part in todo],
-                msg=f"would encrypt {', '.join(p['plain']['file'] for p in todo)} in {self.dir}",
-            )
-            self.module.exit_json(**self.result)
-
-        temps = {}
-        self.timings = {"encrypt": 0.0, "check": 0.0}
-        try:
-            files = self.encrypt_all(todo, temps)
-        except BaseException:
-            for temp in temps.values():
-                remove(temp)
-            raise
-        for plain_name, stored in files.items():
-            os.replace(temps[plain_name], self.path(stored["file"]))
-        fsync_dir(self.dir)
-        metadata["encryption"] = {
-            "method": ENCRYPTION_METHOD,
-            "recipients": self.recipients,
-            "encrypted": datetime.datetime.now(datetime.timezone.utc).strftime(  # noqa: UP017
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
-            "files": files,
-        }
-        write_json_atomic(self.meta_path, metadata)
-        removed = []
-        for part in todo:
-            if remove(self.path(part["plain"]["file"])):
-                removed.append(self.path(part["plain"]["file"]))
-        fsync_dir(self.dir)
-        self.report(metadata, backup_files(metadata), removed, missing)
-        self.result.update(
-            timings={key: round(value, 3) for key, value in self.timings.items()},
-            peak_rss_kib={
-                "self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                "age": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-            },
-        )
-        self.result.update(
-            changed=True,
-            msg=f"encrypted {len(todo)} file(s) of {self.name} to"
-            f" {len(self.recipients)} recipient(s) in {self.dir}",
-        )
-        self.module.exit_json(**self.result)
-
-    def encrypt_all(self, todo, temps):
-        """Encrypt every plain file into a temporary file; {plain name: stored entry}."""
-        p = self.module.params
-        files = {}
-        for part in todo:
-            plain = part["plain"]
-            temp = temps[plain["file"]] = temp_name(self.path(plain["file"] + ENCRYPTED_SUFFIX))
-            started = time.monotonic()
-            try:
-                done = encrypt_file(self.age, self.path(plain["file"]), temp, self.recipients)
-            except AgeError as exc:
-                self.fail(f"{exc}; the plain backup in {self.dir} was left as it is")
-            self.timings["encrypt"] += time.monotonic() - started
-            if done["plain"]["sha256"] != plain["sha256"] or done["plain"]["size"] != plain["size"]:
-                self.fail(
-                    f"{plain['file']} is {done['plain']['size']} bytes with sha256"
-                    f" {done['plain']['sha256']}, but the metadata records {plain['size']} bytes"
-                    f" with sha256 {plain['sha256']}: the backup in {self.dir} is damaged and was"
-                    " not encrypted; check it with kubedr.etcd.etcd_snapshot_verify"
-                )
-            if p["check_identity_files"]:
-                started = time.monotonic()
-                try:
-                    back = decrypt_file(self.age, temp, p["check_identity_files"])
-                except AgeError as exc:
-                    self.fail(
-                        f"the encrypted {plain['file']} does not decrypt with"
-                        f" check_identity_files: {exc}; nothing was changed"
-                    )
-                if back["plain"]["sha256"] != plain["sha256"]:
-                    self.fail(
-                        f"the encrypted {plain['file']} decrypts to sha256"
-                        f" {back['plain']['sha256']}, not {plain['sha256']}; nothing was changed"
-                    )
-                self.timings["check"] += time.monotonic() - started
-            files[plain["file"]] = {
-                "file": plain["file"] + ENCRYPTED_SUFFIX,
-                "size": done["encrypted"]["size"],
-                "sha256": done["encrypted"]["sha256"],
-            }
-        return files
 
 
 def main():
@@ -412,30 +191,19 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        age = find_age(p["age_command"])
-        recipients = recipient_list(p["recipients"], p["recipients_files"])
-        check_recipients(age, recipients)
-    except AgeError as exc:
-        module.fail_json(msg=f"{exc}; nothing was encrypted")
-    name = p["snapshot"]
-    if name is None:
-        module.exit_json(
-            changed=False,
-            recipients=recipients,
-            age=age,
-            msg=f"{age} accepts all {len(recipients)} recipient(s)",
-        )
-    if not name or "/" in name or name.startswith("."):
-        module.fail_json(
-            msg=f"snapshot={name!r} is not a file name: give the snapshot's name without a"
-            " directory, e.g. etcd-snapshot-20261126T030000Z.db"
-        )
-    if name.endswith(ENCRYPTED_SUFFIX):
-        module.fail_json(msg=f"snapshot={name!r}: give the plain name, without {ENCRYPTED_SUFFIX}")
-    if not os.path.isdir(p["dir"]):
-        module.fail_json(msg=f"dir {p['dir']} is not a directory")
-    Encryptor(module, age, recipients).run()
+    exit_from(
+        module,
+        lambda: encrypt(
+            p["dir"],
+            p["snapshot"],
+            recipients=p["recipients"],
+            recipients_files=p["recipients_files"],
+            check_identity_files=p["check_identity_files"],
+            age_command=p["age_command"],
+            check_mode=module.check_mode,
+            warn=module.warn,
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -209,6 +209,9 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
+    exit_from,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore import (  # noqa: E402
     RestoreError,
     restore_member,
@@ -236,8 +239,9 @@ def main():
     p = module.params
     if p["timeout"] <= 0:
         module.fail_json(msg=f"timeout={p['timeout']}: give the seconds the restore may take")
-    try:
-        result = restore_member(
+    exit_from(
+        module,
+        lambda: restore_member(
             tools=p["tools"],
             snapshot=p["snapshot"],
             data_dir=p["data_dir"],
@@ -251,10 +255,9 @@ def main():
             tool=p["tool"],
             timeout=p["timeout"],
             check_mode=module.check_mode,
-        )
-    except RestoreError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+        ),
+        RestoreError,
+    )
 
 
 if __name__ == "__main__":

@@ -99,8 +99,11 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # n
     finish,
     lock,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (  # noqa: E402
-    DEFAULT_STATE_DIR,
+from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
+    exit_from,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_args import (  # noqa: E402
+    restore_run_argument_spec,
 )
 
 
@@ -108,9 +111,8 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "state": {"type": "str", "choices": ["locked", "verified", "done"], "required": True},
-            "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
+            **restore_run_argument_spec(run_id_required=False),
             "journal": {"type": "dict"},
-            "run_id": {"type": "str"},
             "outcome": {"type": "str"},
             "details": {"type": "dict"},
         },
@@ -122,21 +124,20 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
+
+    def work():
         if p["state"] == "locked":
-            result = lock(p["state_dir"], p["journal"], check_mode=module.check_mode)
-        else:
-            result = finish(
-                p["state_dir"],
-                p["run_id"],
-                p["state"],
-                outcome=p["outcome"],
-                details=p["details"],
-                check_mode=module.check_mode,
-            )
-    except CutoverError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+            return lock(p["state_dir"], p["journal"], check_mode=module.check_mode)
+        return finish(
+            p["state_dir"],
+            p["run_id"],
+            p["state"],
+            outcome=p["outcome"],
+            details=p["details"],
+            check_mode=module.check_mode,
+        )
+
+    exit_from(module, work, CutoverError)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,17 @@ attributes:
     support: full
     details: The plan changes nothing, so it is computed the same in check mode.
   diff_mode:
-    support: none
+    support: full
+    details:
+      - With C(--diff), RV(diff) holds each master's etcd member as its facts found it
+        (C(before) - name, peer and client URLs, C(--initial-cluster) and its token, data
+        directory, which masters run etcd and which leads) and as the restore will make it
+        (C(after) - the planned name, URLs, C(--initial-cluster) and token, where the old
+        C(member/) is moved aside, the stop and start order). A resumed run shows the plan
+        its journals hold; a finished one shows none.
+      - The plan itself changes nothing and reports no change, and C(ansible-playbook)'s
+        default output prints the diffs of changed tasks only - read it from the registered
+        result (or with C(-v)).
   idempotent:
     support: full
     details: The plan is the same for the same facts, except the random part of the default token.
@@ -330,6 +340,29 @@ plan:
           returned: success
           type: str
           sample: 3.5.16
+diff:
+  description:
+    - With C(--diff), the members as found (C(before)) and as the restore will make them
+      (C(after)), by inventory name; see the C(diff_mode) attribute.
+  returned: in diff mode, when a plan is returned (not for a finished run, nor O(purpose=rollback))
+  type: dict
+  sample:
+    before_header: etcd members as found
+    before:
+      members:
+        master-1: {name: master-1, peer_urls: ["https://10.0.0.11:2380"],
+                   initial_cluster_token: etcd-cluster, member_dir: /var/lib/etcd/member,
+                   old_member_moved_to: null}
+      order: {etcd_running_on: [master-1, master-2, master-3], leader: master-1}
+    after_header: etcd members after restore 20261126T031500Z
+    after:
+      members:
+        master-1: {name: master-1, peer_urls: ["https://10.0.0.11:2380"],
+                   initial_cluster_token: kubedr-restore-20261126T031500Z-3f9a0c,
+                   member_dir: /var/lib/etcd/member (restored from the snapshot),
+                   old_member_moved_to: /var/lib/etcd/member.kubedr-20261126T031500Z}
+      order: {stop_order: [master-2, master-3, master-1],
+              start_order: [master-1, master-2, master-3]}
 problems:
   description: Every reason the restore is refused, one line each, naming the master.
   returned: failure

@@ -87,33 +87,35 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # n
     CutoverError,
     rollback,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (  # noqa: E402
-    DEFAULT_STATE_DIR,
+from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
+    exit_from,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_args import (  # noqa: E402
+    restore_run_argument_spec,
 )
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "run_id": {"type": "str", "required": True},
-            "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
+            **restore_run_argument_spec(),
             "start": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 180},
         },
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        result = rollback(
+    exit_from(
+        module,
+        lambda: rollback(
             p["state_dir"],
             p["run_id"],
             timeout=p["timeout"],
             start=p["start"],
             check_mode=module.check_mode,
-        )
-    except CutoverError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+        ),
+        CutoverError,
+    )
 
 
 if __name__ == "__main__":

@@ -140,8 +140,11 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # n
     CutoverError,
     step,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (  # noqa: E402
-    DEFAULT_STATE_DIR,
+from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
+    exit_from,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_args import (  # noqa: E402
+    restore_run_argument_spec,
 )
 
 
@@ -149,8 +152,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "step": {"type": "str", "choices": list(STEPS), "required": True},
-            "run_id": {"type": "str", "required": True},
-            "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
+            **restore_run_argument_spec(),
             "timeout": {"type": "int", "default": 180},
             "restore_timeout": {"type": "int", "default": 600},
             "src": {"type": "path"},
@@ -160,8 +162,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        result = step(
+    exit_from(
+        module,
+        lambda: step(
             p["state_dir"],
             p["run_id"],
             p["step"],
@@ -169,10 +172,9 @@ def main():
             restore_timeout=p["restore_timeout"],
             check_mode=module.check_mode,
             upload=p["upload"],
-        )
-    except CutoverError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+        ),
+        CutoverError,
+    )
 
 
 if __name__ == "__main__":

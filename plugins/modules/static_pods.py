@@ -174,6 +174,9 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
+    exit_from,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (  # noqa: E402
     DEFAULT_CONTAINERS,
     DEFAULT_PORTS,
@@ -212,9 +215,10 @@ def main():
         bad = [port for port in p[option] if not 0 < port < 65536]
         if bad:
             module.fail_json(msg=f"{option}: {bad} are not TCP ports (1-65535)")
-    try:
+
+    def work():
         if p["state"] == "stopped":
-            result = stop(
+            return stop(
                 p["manifests_dir"],
                 p["stamp"],
                 names=p["wait_for"],
@@ -223,23 +227,21 @@ def main():
                 timeout=p["timeout"],
                 check_mode=module.check_mode,
             )
-        else:
-            if not p["aside_dir"] and not p["stamp"]:
-                module.fail_json(
-                    msg="state=started needs aside_dir (the moved-aside manifests directory)"
-                    " or the stamp that stopped the pods"
-                )
-            aside = p["aside_dir"] or aside_path(p["manifests_dir"], p["stamp"])
-            result = start(
-                p["manifests_dir"],
-                aside,
-                wait_ports=p["wait_ports"],
-                timeout=p["timeout"],
-                check_mode=module.check_mode,
+        if not p["aside_dir"] and not p["stamp"]:
+            module.fail_json(
+                msg="state=started needs aside_dir (the moved-aside manifests directory)"
+                " or the stamp that stopped the pods"
             )
-    except StaticPodsError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+        aside = p["aside_dir"] or aside_path(p["manifests_dir"], p["stamp"])
+        return start(
+            p["manifests_dir"],
+            aside,
+            wait_ports=p["wait_ports"],
+            timeout=p["timeout"],
+            check_mode=module.check_mode,
+        )
+
+    exit_from(module, work, StaticPodsError)
 
 
 if __name__ == "__main__":

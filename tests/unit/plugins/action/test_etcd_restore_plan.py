@@ -53,11 +53,12 @@ def hostvars_dict():
     }
 
 
-def action(args, check_mode=False):
+def action(args, check_mode=False, diff=False):
     task = MagicMock()
     task.args = args
     task.async_val = 0
     task.check_mode = check_mode
+    task.diff = diff
     task.action = "kubedr.etcd.etcd_restore_plan"
     connection = MagicMock()
     connection._shell.tmpdir = None
@@ -259,3 +260,34 @@ def test_force_plans_a_new_run_where_this_snapshot_was_restored():
     forced = action(args(snapshot=SNAPSHOT, force=True)).run(task_vars={"hostvars": hv})
     assert forced["mode"] == "new", forced.get("msg")
     assert forced["msg"].endswith("; restoring again (force)")
+
+
+def test_diff_mode_shows_the_members_before_and_after(shown):
+    result = action(args(token="kubedr-test"), check_mode=True, diff=True).run(
+        task_vars={"hostvars": hostvars_dict()}
+    )
+    assert result["changed"] is False
+    diff = result["diff"]
+    before, after = diff["before"], diff["after"]
+    assert sorted(before["members"]) == sorted(after["members"]) == HOSTS
+    assert before["members"]["docker1"]["old_member_moved_to"] is None
+    assert after["members"]["docker1"] == {
+        "name": "master-1",
+        "peer_urls": ["https://10.0.0.1:2380"],
+        "client_urls": ["https://10.0.0.1:2379"],
+        "initial_cluster": result["plan"]["initial_cluster"],
+        "initial_cluster_token": "kubedr-test",
+        "data_dir": "/var/lib/etcd",
+        "member_dir": "/var/lib/etcd/member (restored from the snapshot)",
+        "old_member_moved_to": f"/var/lib/etcd/member.kubedr-{STAMP}",
+    }
+    assert before["order"] == {"etcd_running_on": HOSTS, "leader": "docker2"}
+    assert after["order"] == {
+        "stop_order": ["docker1", "docker3", "docker2"],
+        "start_order": HOSTS,
+    }
+
+
+def test_no_diff_without_diff_mode(shown):
+    result = action(args()).run(task_vars={"hostvars": hostvars_dict()})
+    assert "diff" not in result

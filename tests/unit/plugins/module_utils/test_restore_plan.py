@@ -8,7 +8,10 @@ import re
 import pytest
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import MIB
-from ansible_collections.kubedr.etcd.plugins.module_utils._restore_plan import build_plan
+from ansible_collections.kubedr.etcd.plugins.module_utils._restore_plan import (
+    build_plan,
+    plan_diff,
+)
 from tests.support.restore_plan_data import (
     SNAPSHOT_SIZE,
     STAMP,
@@ -678,3 +681,33 @@ def test_a_member_that_started_alone_after_the_disaster_is_no_other_cluster():
     result = plan_of(masters, record)
     assert result["ok"], result["problems"]
     assert "the live cluster is not whole, its id is not compared" in result["warnings"][0]
+
+
+def test_plan_diff_shows_the_live_flags_against_the_planned_ones():
+    masters = three()  # docker2 leads
+    live_cluster = ",".join(f"master-{n}=https://10.0.0.{n}:2380" for n in (1, 2, 3))
+    for m in masters:
+        m["member"].update(
+            initial_cluster_string=live_cluster, initial_cluster_token="etcd-cluster"
+        )
+    masters[0]["preflight"]["etcd_running"] = False
+    plan = plan_of(masters)["plan"]
+    diff = plan_diff(masters, plan)
+    before, after = diff["before"]["members"]["docker1"], diff["after"]["members"]["docker1"]
+    assert (before["initial_cluster_token"], after["initial_cluster_token"]) == (
+        "etcd-cluster",
+        plan["token"],
+    )
+    assert before["initial_cluster"] == live_cluster
+    assert after["initial_cluster"] == plan["initial_cluster"]
+    assert before["member_dir"] == "/var/lib/etcd/member"
+    assert after["old_member_moved_to"] == f"/var/lib/etcd/member.kubedr-{STAMP}"
+    assert diff["before"]["order"] == {
+        "etcd_running_on": ["docker2", "docker3"],
+        "leader": "docker2",
+    }
+    assert diff["after"]["order"] == {
+        "stop_order": ["docker1", "docker3", "docker2"],
+        "start_order": ["docker1", "docker2", "docker3"],
+    }
+    assert diff["after_header"] == f"etcd members after restore {STAMP}"
