@@ -27,18 +27,20 @@ def _quiet(*_):
 
 
 def parse_args(argv=None):
-    """--size (seeded values), --etcd (lab version), --runs."""
+    """--size (seeded values), --etcd (lab version), --runs, --masters."""
     p = argparse.ArgumentParser()
     p.add_argument("--size", default="256MiB")
     p.add_argument("--etcd", default="3.5", choices=sorted(L.ETCD_BINARIES))
     p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--masters", type=int, default=3, choices=(1, 3, 5))
     return p.parse_args(argv)
 
 
 @contextlib.contextmanager
-def lab_up(etcd_version):
-    """A fresh 3-master lab (replacing any running lab), always brought down again."""
-    L.up(3, etcd_version, log=_quiet)
+def lab_up(etcd_version, masters=3):
+    """A fresh lab of ``masters`` masters (replacing any running lab), always brought
+    down again."""
+    L.up(masters, etcd_version, log=_quiet)
     try:
         yield LabHandle(L.Lab.load())
     finally:
@@ -79,7 +81,9 @@ def playbook(lab, name, *args):
 def write_report(kind, args, results, print_table):
     """bench/results/<kind>-<etcd>-<size>.json, then the table and the report's path."""
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{kind}-{args.etcd}-{args.size}.json"
+    masters = getattr(args, "masters", 3)
+    suffix = "" if masters == 3 else f"-{masters}masters"
+    path = RESULTS / f"{kind}-{args.etcd}-{args.size}{suffix}.json"
     path.write_text(json.dumps(results, indent=2))
     print_table(results)
     print(f"report: {path}")

@@ -1,14 +1,14 @@
 """Benchmark: restore-ha against a bare shell script doing the same minimal steps.
 
-Both restore the same 3-master lab from the same snapshot, one after the other, in the
-same run. Reports the wall time of each, from its start to a verified cluster, the ratio,
-and whether every key and value came back (the lab's digest, taken after seeding, is
-compared after every restore).
+Both restore the same lab (3 masters, or --masters 1 or 5) from the same snapshot, one
+after the other, in the same run. Reports the wall time of each, from its start to a
+verified cluster, the ratio, and whether every key and value came back (the lab's
+digest, taken after seeding, is compared after every restore).
 
-    .venv/bin/python -m bench.restore_bench --size 256MiB --etcd 3.5 [--runs 2]
+    .venv/bin/python -m bench.restore_bench --size 256MiB --etcd 3.5 [--runs 2] [--masters 5]
 
-Once: lab up (3 masters), seed, digest, one backup with playbooks/backup.yml into a
-temporary controller directory. Then per run:
+Once: lab up (--masters, 3 by default), seed, digest, one backup with playbooks/backup.yml
+into a temporary controller directory. Then per run:
 
 1. destroy every master's etcd data (as tests/lab/demo.sh does); time
    bench/bare_restore.sh: scp the snapshot, and on every master at once move the
@@ -147,7 +147,7 @@ def collection(lab, controller_dir, reports):
 
 def main():
     args = common.parse_args()
-    with common.lab_up(args.etcd) as lab:
+    with common.lab_up(args.etcd, args.masters) as lab:
         seeded = common.seed(lab, args.size)
         before = digest(lab)
         results = {
