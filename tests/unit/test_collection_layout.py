@@ -87,6 +87,10 @@ def test_build_ignore_leaves_out(path):
         "playbooks/backup.yml",
         "changelogs/changelog.yaml",
         "meta/runtime.yml",
+        "meta/execution-environment.yml",
+        "meta/ee-requirements.txt",
+        "meta/ee-bindep.txt",
+        "extensions/ee/execution-environment.yml",
     ],
 )
 def test_build_keeps(path):
