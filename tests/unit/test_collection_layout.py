@@ -70,6 +70,7 @@ def ignored(path):
         "tests/output/junit/x.xml",
         ".venv/bin/python",
         ".venv-importer/bin/python",
+        ".venv-oldest/bin/python",
         "plugins/modules/__pycache__/x.pyc",
         "build/kubedr-etcd-0.1.0.tar.gz",
     ],
