@@ -60,6 +60,7 @@ def context(tmp_path_factory):
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return out
@@ -81,6 +82,7 @@ def introspected(context, tmp_path_factory):
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     bindep = out / "bindep.txt"
