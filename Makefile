@@ -12,7 +12,7 @@ LAB      := $(BIN)/python -m tests.lab
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps venv lint sanity importer changelog unit integration test demo lab-up lab-down lab-status build clean
+.PHONY: help deps venv lint sanity importer changelog unit unit-oldest integration test demo lab-up lab-down lab-status build clean
 
 help:
 	@echo "make demo         bring up the lab, seed it, run the collection against it"
@@ -25,6 +25,7 @@ help:
 	@echo "make importer     build the tarball and check it with the Galaxy importer"
 	@echo "make build        build the collection tarball"
 	@echo "make changelog    CHANGELOG.rst from changelogs/ (antsibull-changelog)"
+	@echo "make unit-oldest  unit tests on the oldest ansible-core admitted (not in make test)"
 
 deps:
 	@bash tests/lab/install-deps.sh
@@ -51,6 +52,18 @@ sanity: venv
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+# The unit tests on the oldest ansible-core meta/runtime.yml admits, in a virtualenv of
+# its own (requirements-oldest.txt), its binaries first in PATH. Not part of `make test`.
+OLDEST := .venv-oldest
+$(OLDEST)/.installed: requirements-oldest.txt
+	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install -q --upgrade pip
+	$(OLDEST)/bin/pip install -q -r requirements-oldest.txt
+	touch $@
+
+unit-oldest: $(OLDEST)/.installed
+	PATH=$(CURDIR)/$(OLDEST)/bin:$$PATH $(OLDEST)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 integration: deps venv
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
@@ -93,4 +106,4 @@ changelog: venv
 	$(BIN)/antsibull-changelog generate
 
 clean: lab-down
-	rm -rf build .pytest_cache .ruff_cache $(IMPORTER)
+	rm -rf build .pytest_cache .ruff_cache $(IMPORTER) $(OLDEST)

@@ -70,6 +70,7 @@ def ignored(path):
         "tests/output/junit/x.xml",
         ".venv/bin/python",
         ".venv-importer/bin/python",
+        ".venv-oldest/bin/python",
         "plugins/modules/__pycache__/x.pyc",
         "build/kubedr-etcd-0.1.0.tar.gz",
     ],
@@ -87,6 +88,10 @@ def test_build_ignore_leaves_out(path):
         "playbooks/backup.yml",
         "changelogs/changelog.yaml",
         "meta/runtime.yml",
+        "meta/execution-environment.yml",
+        "meta/ee-requirements.txt",
+        "meta/ee-bindep.txt",
+        "extensions/ee/execution-environment.yml",
     ],
 )
 def test_build_keeps(path):

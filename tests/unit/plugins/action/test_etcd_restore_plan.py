@@ -62,7 +62,7 @@ def action(args, check_mode=False, diff=False):
     task.action = "kubedr.etcd.etcd_restore_plan"
     connection = MagicMock()
     connection._shell.tmpdir = None
-    return ActionModule(
+    plugin = ActionModule(
         task=task,
         connection=connection,
         play_context=MagicMock(),
@@ -70,6 +70,8 @@ def action(args, check_mode=False, diff=False):
         templar=MagicMock(),
         shared_loader_obj=None,
     )
+    plugin._load_name = task.action  # as the plugin loader sets it (older ansible-core needs it)
+    return plugin
 
 
 def args(**extra):
