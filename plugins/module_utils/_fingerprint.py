@@ -22,11 +22,15 @@ snapshot's revision R:
   ``(other)``, read a page at a time (keys only, never values).
 
 ``compare(recorded, found)`` lists every difference; empty means equal.
+
+``take`` asks for the hash while it counts the keys (a thread of its own waits for
+``endpoint hashkv``): the member hashes while etcdctl lists keys.
 """
 
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     EtcdctlError,
@@ -141,8 +145,10 @@ def take(etcdctl, env, revision, timeout=120):
     if int(revision) < 1:
         return empty()
     try:
-        hashed = hashkv(etcdctl, env, revision, timeout)
-        counts = count_keys(etcdctl, env, revision, timeout)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashing = pool.submit(hashkv, etcdctl, env, revision, timeout)
+            counts = count_keys(etcdctl, env, revision, timeout)
+            hashed = hashing.result()
     except EtcdctlError as exc:
         hint = ""
         if "compacted" in str(exc):
