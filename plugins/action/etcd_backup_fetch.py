@@ -23,7 +23,9 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._ssh_transfer import u
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # False: no remote temporary directory is made (and removed) for nothing, two round
+    # trips; the become path's ansible.builtin.fetch makes its own when it needs one.
+    TRANSFERS_FILES = False
     _supports_check_mode = False
 
     def run(self, tmp=None, task_vars=None):
