@@ -38,6 +38,9 @@ options:
     type: bool
     default: false
 attributes:
+  action:
+    support: full
+    details: Runs on the controller; only the connection's file transfer touches the host.
   check_mode:
     support: none
   diff_mode:
