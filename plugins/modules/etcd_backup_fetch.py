@@ -16,7 +16,7 @@ description:
     M(kubedr.etcd.etcd_backup_receive) then checks against the backup's record.
   - Unlike M(ansible.builtin.fetch) it computes no checksum on either end (the record's
     sha256 is checked afterwards, once), and over the C(ssh) connection it turns SSH
-    compression off for the copy unless O(compress) - see the notes.
+    compression off for the copy unless O(compress).
   - With become (C(ansible_become)), each file goes through M(ansible.builtin.fetch), which
     reads files only root may read; that path is slower.
 options:
