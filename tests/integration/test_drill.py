@@ -1,6 +1,6 @@
 """playbooks/drill.yml against the lab: a backup filed on backup1 by backup.yml is restored
 into a throwaway etcd there and found equal to its record; a damaged copy fails the drill
-with its reason and metrics that say so; a master is refused as drill host. The drill
+with its reason and metrics that say so. A master refused as drill host and the drill
 host's own faults (no free port, a full scratch disk, a drill killed midway) share one
 backup."""
 
@@ -113,14 +113,6 @@ def test_drill_passes_then_a_damaged_copy_fails(lab, backed_up):
     assert list((lab.host_dir("backup1") / "var-tmp" / "kubedr-drill").iterdir()) == []
 
 
-def test_a_master_is_refused_as_drill_host(lab, backed_up):
-    rc, data, _err = drill(lab, "-e", "etcd_drill_hosts=docker8")
-    assert rc != 0
-    refused = task_results(data, "Refuse to drill on a master unless asked")["docker8"]
-    assert "docker8 is a master" in refused["msg"]
-    assert list(host_path(lab, "docker8", BACKUPS).rglob("*.drill.json")) == []
-
-
 def test_other_fingerprint_and_missing_etcd_fail_the_drill(lab, backed_up):
     name = backed_up["snapshot"]["file"]
     stored = host_path(lab, "backup1", ON_BACKUP1)
@@ -149,10 +141,10 @@ def test_other_fingerprint_and_missing_etcd_fail_the_drill(lab, backed_up):
 
 
 # --------------------------------------------------------------------------
-# Faults of the drill host itself: no free port, a full scratch disk, a drill killed
-# midway. One backup, filed once, serves the three (they only read it), on one etcd
-# version (the faults are the drill host's, not etcd's). Each checks the stored backup
-# is left as it was.
+# A master refused as drill host, and faults of the drill host itself: no free port, a
+# full scratch disk, a drill killed midway. One backup, filed once, serves the four (they
+# only read it), on one etcd version (these are the role's and the drill host's, not
+# etcd's). Each checks the stored backup is left as it was.
 # --------------------------------------------------------------------------
 FAULT_PORTS = (23790, 23791)
 HOLD_PORTS = (
@@ -167,9 +159,9 @@ HOLD_PORTS = (
 
 @pytest.fixture(scope="module")
 def one_backup(labs, etcd_version, tmp_path_factory):
-    """(lab, record): one backup filed on backup1 by backup.yml, for the fault tests."""
+    """(lab, record): one backup filed on backup1 by backup.yml, for the tests below."""
     if etcd_version != "3.5":
-        pytest.skip("the drill host's faults are run on one etcd version (3.5)")
+        pytest.skip("run on one etcd version (3.5): nothing here depends on etcd's")
     lab = labs.get(3, etcd_version)
     for host in lab.hosts:
         for sub in ("kubedr-etcd", "node-exporter"):
@@ -204,6 +196,15 @@ def assert_failed_drill(lab, data, reason, before):
     assert record["result"] == "fail" and reason in record["reason"]
     assert metrics(lab)["kubedr_etcd_drill_last_success"] == 0  # KubedrEtcdDrillFailing
     assert stored_files(lab) == before
+
+
+def test_a_master_is_refused_as_drill_host(one_backup):
+    lab, _record = one_backup
+    rc, data, _err = drill(lab, "-e", "etcd_drill_hosts=docker8")
+    assert rc != 0
+    refused = task_results(data, "Refuse to drill on a master unless asked")["docker8"]
+    assert "docker8 is a master" in refused["msg"]
+    assert list(host_path(lab, "docker8", BACKUPS).rglob("*.drill.json")) == []
 
 
 def test_no_free_port_fails_the_drill(one_backup):
