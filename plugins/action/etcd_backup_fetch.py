@@ -33,7 +33,7 @@ class ActionModule(ActionBase):
         del tmp
         args = self._task.args
         src = args.get("src")
-        dest = args.get("dest")
+        dest = os.path.expanduser(args.get("dest") or "")
         compress = boolean(args.get("compress", False), strict=False)
         sources = [src] if isinstance(src, str) else list(src or [])
         if not sources or not dest:
@@ -60,7 +60,7 @@ class ActionModule(ActionBase):
             result.update(
                 failed=True,
                 fetched=fetched,
-                msg=f"cannot copy {source} to {dest} on the controller: {exc}",
+                msg=f"cannot copy {sources[len(fetched)]} to {dest} on the controller: {exc}",
             )
             return result
         finally:
