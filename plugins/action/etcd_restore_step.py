@@ -17,10 +17,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._ssh_transfer import (
-    own_control_path,
-    uncompressed_ssh_args,
-)
+from ansible_collections.kubedr.etcd.plugins.module_utils._ssh_transfer import uncompressed
 
 MODULE = "kubedr.etcd.etcd_restore_step"
 
@@ -65,25 +62,7 @@ class ActionModule(ActionBase):
         remote = self._connection._shell.join_path(
             self._connection._shell.tmpdir, os.path.basename(src)
         )
-        restore = {}
-        if not compress and self._connection.transport in ("ssh", "ansible.builtin.ssh"):
-            restore = self._without_compression()
-        try:
+        with uncompressed(self._connection, compress):
             self._transfer_file(src, remote)
-        finally:
-            for option, value in restore.items():
-                self._connection.set_option(option, value)
         self._fixup_perms2((self._connection._shell.tmpdir, remote))
         return remote
-
-    def _without_compression(self):
-        """Drop compression from this task's ssh_args and use a control socket of its
-        own; returns the options to put back."""
-        before = self._connection.get_option("ssh_args")
-        args, changed = uncompressed_ssh_args(before)
-        if not changed:
-            return {}
-        control_path = self._connection.get_option("control_path")
-        self._connection.set_option("ssh_args", args)
-        self._connection.set_option("control_path", own_control_path(control_path))
-        return {"ssh_args": before, "control_path": control_path}

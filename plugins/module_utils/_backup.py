@@ -15,10 +15,11 @@ says what went wrong at the first problem:
 3. check the destination has room for the snapshot (and the trial restore);
 4. ``snapshot save`` from that one member into a hidden temporary name, with a
    time limit;
-5. fingerprint what the member held at the snapshot's revision (``_fingerprint``:
+5. verify it: the sha256 trailer (streaming, in a thread) while ``snapshot status``
+   runs, and optionally a trial restore into a scratch directory that is always removed
+   (off in backup.yml: drills prove restores off the masters, see docs/backup.md);
+6. fingerprint what the member held at the snapshot's revision (``_fingerprint``:
    hashkv and key counts per resource), for drills to compare a restored copy with;
-6. verify it: the sha256 trailer (streaming), ``snapshot status``, and
-   optionally a trial restore into a scratch directory that is always removed;
 7. rename it to its final name, then write the metadata record beside it.
 
 The metadata file is written last: a snapshot without one is incomplete and is
@@ -33,6 +34,7 @@ import resource
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
     backup_need,
@@ -170,6 +172,32 @@ def trial_restore(tools, snapshot, scratch_parent, etcd_version, timeout):
     return round(time.monotonic() - t0, 3)
 
 
+def verify_saved(tools, path, endpoint):
+    """(verified, status) of a snapshot just saved from ``endpoint``: its sha256 trailer
+    (read in a thread of its own) and ``snapshot status``, at the same time. When both fail
+    the trailer's reason is given: a damaged file is why the status cannot be read."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        trailer = pool.submit(verify_trailer, path)
+        try:
+            status = parse_snapshot_status(
+                check(
+                    snapshot_status_argv(tools, path), {"ETCDCTL_API": "3"}, 120, "snapshot status"
+                )
+            )
+            status_error = None
+        except (SnapshotError, EtcdctlError) as exc:
+            status, status_error = None, exc
+        try:
+            verified = trailer.result()
+        except SnapshotError as exc:
+            status_error = exc
+    if status_error:
+        raise BackupError(
+            f"the snapshot saved from {endpoint} failed verification: {status_error}"
+        ) from None
+    return verified, status
+
+
 def save_verified_snapshot(
     *,
     tools,
@@ -239,17 +267,7 @@ def save_verified_snapshot(
         timings["save"] = round(time.monotonic() - t1, 3)
 
         t2 = time.monotonic()
-        try:
-            verified = verify_trailer(tmp)
-            status = parse_snapshot_status(
-                check(
-                    snapshot_status_argv(tools, tmp), {"ETCDCTL_API": "3"}, 120, "snapshot status"
-                )
-            )
-        except (SnapshotError, EtcdctlError) as exc:
-            raise BackupError(
-                f"the snapshot saved from {endpoint} failed verification: {exc}"
-            ) from None
+        verified, status = verify_saved(tools, tmp, endpoint)
         timings["verify"] = round(time.monotonic() - t2, 3)
         if status["revision"] < 1:
             notes.append(f"the cluster at {endpoint} holds no keys yet (revision 0)")

@@ -12,10 +12,10 @@
    and the etcd it started, recognised by the marker file in the scratch directory
    and the scratch path on that etcd's command line; nothing else);
 2. makes a scratch directory (mode 0700) beside the others, with a marker;
-3. checks the stored copy against its record (sha256 trailer, size, sha256),
-   decrypting an encrypted backup into the scratch directory first;
+3. decrypts an encrypted backup into the scratch directory;
 4. restores it WITHOUT --bump-revision (so revisions, and hashkv, stay comparable)
-   into a data directory in the scratch directory, as a one-member cluster;
+   into a data directory in the scratch directory, as a one-member cluster, while a
+   thread checks the stored copy against its record (sha256 trailer, size, sha256);
 5. starts that etcd on 127.0.0.1, on free ports, and waits until it answers;
 6. takes the fingerprint (``_fingerprint``) at the recorded revision and compares it
    with the one recorded at backup time;
@@ -39,6 +39,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._age import (
     AgeError,
@@ -326,25 +327,29 @@ def _created_epoch(record):
         return None
 
 
-def _stored_snapshot(backup_dir, record, scratch, age, identity_files, steps):
-    """The plain snapshot to restore, checked against the record: the stored file, or
-    its decrypted copy in the scratch directory."""
+def _plain_snapshot(backup_dir, record, scratch, age, identity_files, steps):
+    """The plain snapshot to restore: the stored file, or its decrypted copy in the
+    scratch directory. Checked by ``_check_stored`` while it is restored."""
     part = next(p for p in backup_files(record) if p["kind"] == "snapshot")
     stored = os.path.join(backup_dir, part["stored"]["file"])
+    if not part["encrypted"]:
+        return stored
+    if not identity_files:
+        raise DrillFailed(
+            f"{part['stored']['file']} is encrypted: give the drill an age identity file"
+        )
     t0 = time.monotonic()
-    if part["encrypted"]:
-        if not identity_files:
-            raise DrillFailed(
-                f"{part['stored']['file']} is encrypted: give the drill an age identity file"
-            )
-        plain = os.path.join(scratch, part["plain"]["file"])
-        try:
-            decrypt_file(find_age(age), stored, identity_files, plain)
-        except AgeError as exc:
-            raise DrillFailed(f"cannot decrypt {stored}: {exc}") from None
-        steps["decrypt"] = round(time.monotonic() - t0, 3)
-    else:
-        plain = stored
+    plain = os.path.join(scratch, part["plain"]["file"])
+    try:
+        decrypt_file(find_age(age), stored, identity_files, plain)
+    except AgeError as exc:
+        raise DrillFailed(f"cannot decrypt {stored}: {exc}") from None
+    steps["decrypt"] = round(time.monotonic() - t0, 3)
+    return plain
+
+
+def _check_stored(plain, record, steps):
+    """Check the plain snapshot against its record (sha256 trailer, size, sha256)."""
     t0 = time.monotonic()
     try:
         verified = _verify_trailer(plain)
@@ -356,7 +361,6 @@ def _stored_snapshot(backup_dir, record, scratch, age, identity_files, steps):
             f"the stored copy {plain} does not match its record: {'; '.join(problems)}"
         )
     steps["verify"] = round(time.monotonic() - t0, 3)
-    return plain
 
 
 def _start_etcd(tools, data_dir, client, peer, log_path):
@@ -432,8 +436,12 @@ def _restore_and_compare(backup, record, scratch, tools, port_range, timeout, pl
     client_port, peer_port = free_ports(2, port_range)
     client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
     data_dir = os.path.join(scratch, "data")
-    t0 = time.monotonic()
-    try:
+    # The stored copy is checked against its record in a thread while it is restored
+    # (both read the same file); a damaged copy is the reason given, whatever the restore
+    # said about it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checking = pool.submit(_check_stored, plain, record, steps)
+        t0 = time.monotonic()
         cmd = snapshot_restore_argv(
             {"etcdctl": tools["etcdctl"], "etcdutl": tools.get("etcdutl")},
             plain,
@@ -444,11 +452,17 @@ def _restore_and_compare(backup, record, scratch, tools, port_range, timeout, pl
             f"{MEMBER}-{os.getpid()}",
             etcd_version=record.get("etcd", {}).get("version") or tools["etcd"]["version"],
         )
-        check(cmd["argv"], cmd["env"], timeout, "restore into the drill's scratch directory")
-    except EtcdctlError as exc:
-        hint = "; the scratch disk is full" if "no space left" in str(exc).lower() else ""
-        raise DrillFailed(f"{exc}{hint}") from None
-    steps["restore"] = round(time.monotonic() - t0, 3)
+        try:
+            check(cmd["argv"], cmd["env"], timeout, "restore into the drill's scratch directory")
+            restore_error = None
+        except EtcdctlError as exc:
+            restore_error = exc
+        restored_in = round(time.monotonic() - t0, 3)
+        checking.result()
+    if restore_error:
+        hint = "; the scratch disk is full" if "no space left" in str(restore_error).lower() else ""
+        raise DrillFailed(f"{restore_error}{hint}")
+    steps["restore"] = restored_in
     if plain.startswith(scratch + os.sep):
         os.unlink(plain)  # the decrypted copy is not needed any more
     log_path = os.path.join(scratch, "etcd.log")
@@ -538,7 +552,7 @@ def drill(
             raise DrillFailed(
                 f"cannot make a scratch directory in {scratch_parent}: {exc}"
             ) from None
-        plain = _stored_snapshot(backup_dir, record, scratch, age, identity_files, steps)
+        plain = _plain_snapshot(backup_dir, record, scratch, age, identity_files, steps)
         found, problems, _client = _restore_and_compare(
             backup, record, scratch, found_tools, port_range, timeout, plain, steps
         )

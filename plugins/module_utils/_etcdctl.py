@@ -92,8 +92,9 @@ def _kill_group(proc):
         pass
 
 
-def run(argv, env=None, timeout=None, cwd=None):
-    """Run ``argv`` and return ``(rc, stdout, stderr)`` as text.
+def run(argv, env=None, timeout=None, cwd=None, raw=False):
+    """Run ``argv`` and return ``(rc, stdout, stderr)`` as text (``raw``: stdout as bytes,
+    for ``-w protobuf``).
 
     ``env`` is merged over os.environ. The process runs in its own session, so on
     timeout (seconds) the whole group is killed and EtcdctlTimeout raised.
@@ -138,7 +139,7 @@ def run(argv, env=None, timeout=None, cwd=None):
         _kill_group(proc)
         proc.wait()
         raise
-    return proc.returncode, _text(out), _text(err)
+    return proc.returncode, (out or b"") if raw else _text(out), _text(err)
 
 
 def _text(data):
@@ -202,15 +203,17 @@ def error_summary(stderr, stdout="", limit=3):
     return summary
 
 
-def check(argv, env=None, timeout=None, what=None):
+def check(argv, env=None, timeout=None, what=None, raw=False):
     """Run ``argv``; return its stdout, or raise EtcdctlError when rc != 0.
 
-    ``what`` names the operation in the message (default: the command line).
+    ``what`` names the operation in the message (default: the command line); ``raw``:
+    stdout as bytes.
     """
-    rc, out, err = run(argv, env=env, timeout=timeout)
+    rc, out, err = run(argv, env=env, timeout=timeout, raw=raw)
     if rc != 0:
         cmd = shlex.join(str(arg) for arg in argv)
         status = f"was killed by signal {-rc}" if rc < 0 else f"failed (rc={rc})"
+        out = _text(out) if raw else out
         raise EtcdctlError(
             f"{what or cmd} {status}: {error_summary(err, out)}",
             cmd=cmd,

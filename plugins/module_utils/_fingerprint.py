@@ -22,24 +22,26 @@ snapshot's revision R:
   ``(other)``, read a page at a time (keys only, never values).
 
 ``compare(recorded, found)`` lists every difference; empty means equal.
+
+``take`` asks for the hash while it counts the keys (a thread of its own waits for
+``endpoint hashkv``): the member hashes while etcdctl lists keys.
 """
 
 from __future__ import annotations
 
-import base64
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     EtcdctlError,
     check,
     endpoint_hashkv_argv,
     parse_endpoint_hashkv,
-    parse_json,
 )
 
 FORMAT = "kubedr.etcd/fingerprint/v1"
 REGISTRY = "/registry/"
 OTHER = "(other)"
-PAGE = 10000  # keys per read
+PAGE = 50000  # keys per read: ~0.2 s less than 10 000 at 85 000 keys, same peak RSS (protobuf)
 
 
 class FingerprintError(Exception):
@@ -69,7 +71,8 @@ def _arg(key):
 
 def keys_page_argv(etcdctl, start, revision, limit=PAGE):
     """``get`` of up to ``limit`` keys (no values) at ``revision`` from ``start`` (bytes,
-    inclusive) to the end of the key space."""
+    inclusive) to the end of the key space, as etcd's RangeResponse (``-w protobuf``: a
+    third less time than ``-w json`` for etcdctl and for us, measured at 85 000 keys)."""
     path = etcdctl.get("path") if isinstance(etcdctl, dict) else etcdctl
     return [
         str(path),
@@ -80,17 +83,56 @@ def keys_page_argv(etcdctl, start, revision, limit=PAGE):
         f"--rev={int(revision)}",
         f"--limit={int(limit)}",
         "-w",
-        "json",
+        "protobuf",
     ]
 
 
-def parse_keys_page(text):
-    """``get -w json`` -> (list of keys as bytes, more: bool)."""
-    data = parse_json(text, "etcdctl get -w json")
-    if not isinstance(data, dict):
-        raise EtcdctlError(f"etcdctl get -w json: expected an object, got {text[:200]!r}")
-    keys = [base64.b64decode(kv["key"]) for kv in data.get("kvs") or []]
-    return keys, bool(data.get("more"))
+def _varint(data, pos):
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise EtcdctlError("etcdctl get -w protobuf: a truncated or malformed answer")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(data, pos, end):
+    """(number, wire type, value) of each field of the protobuf message in data[pos:end]:
+    value is the int of a varint, (start, end) of a length-delimited field, else None."""
+    while pos < end:
+        tag, pos = _varint(data, pos)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 2:
+            size, pos = _varint(data, pos)
+            value, pos = (pos, pos + size), pos + size
+        elif wire in (1, 5):
+            value, pos = None, pos + (8 if wire == 1 else 4)
+        else:
+            raise EtcdctlError(f"etcdctl get -w protobuf: wire type {wire} is not protobuf's")
+        if pos > end:
+            raise EtcdctlError("etcdctl get -w protobuf: a truncated or malformed answer")
+        yield number, wire, value
+
+
+def parse_keys_page(data):
+    """``get -w protobuf`` (etcdserverpb.RangeResponse: kvs = 2, more = 3; in each
+    mvccpb.KeyValue, key = 1) -> (list of keys as bytes, more: bool)."""
+    keys, more = [], False
+    for number, wire, value in _fields(data, 0, len(data)):
+        if number == 2 and wire == 2:
+            for inner, inner_wire, span in _fields(data, *value):
+                if inner == 1 and inner_wire == 2:
+                    keys.append(bytes(data[span[0] : span[1]]))
+                    break
+        elif number == 3 and wire == 0:
+            more = bool(value)
+    return keys, more
 
 
 def count_keys(etcdctl, env, revision, timeout=120, page=PAGE):
@@ -104,7 +146,9 @@ def count_keys(etcdctl, env, revision, timeout=120, page=PAGE):
     counts = {}
     start, last = b"", None  # "" with --from-key: the whole key space
     while True:
-        out = check(keys_page_argv(etcdctl, start, revision, page), env, timeout, "get keys")
+        out = check(
+            keys_page_argv(etcdctl, start, revision, page), env, timeout, "get keys", raw=True
+        )
         keys, more = parse_keys_page(out)
         if last is not None and keys and keys[0] == last:
             keys = keys[1:]
@@ -141,8 +185,10 @@ def take(etcdctl, env, revision, timeout=120):
     if int(revision) < 1:
         return empty()
     try:
-        hashed = hashkv(etcdctl, env, revision, timeout)
-        counts = count_keys(etcdctl, env, revision, timeout)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashing = pool.submit(hashkv, etcdctl, env, revision, timeout)
+            counts = count_keys(etcdctl, env, revision, timeout)
+            hashed = hashing.result()
     except EtcdctlError as exc:
         hint = ""
         if "compacted" in str(exc):

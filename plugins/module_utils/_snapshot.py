@@ -111,7 +111,8 @@ def verify_trailer(path, chunk_size=1 << 20):
                 " `etcdctl snapshot save` (a copy of member/snap/db has none), or it was"
                 " truncated"
             )
-        whole, body = hashlib.sha256(), hashlib.sha256()
+        # one hash over the body; the whole file's is that one continued with the trailer
+        body = hashlib.sha256()
         tail = b""  # the last TRAILER_SIZE bytes read so far, not yet in the body hash
         buffer = bytearray(chunk_size)
         view = memoryview(buffer)
@@ -122,7 +123,6 @@ def verify_trailer(path, chunk_size=1 << 20):
                 break
             chunk = view[:count]
             read += count
-            whole.update(chunk)
             if count >= TRAILER_SIZE:
                 body.update(tail)
                 body.update(chunk[:-TRAILER_SIZE])
@@ -136,6 +136,8 @@ def verify_trailer(path, chunk_size=1 << 20):
             f"snapshot {path} changed while it was read ({size} bytes, then {read}):"
             " is a save still writing it?"
         )
+    whole = body.copy()
+    whole.update(tail)
     if body.digest() != tail:
         raise SnapshotError(
             f"snapshot {path} is corrupt: the sha256 of its content does not match the"

@@ -11,11 +11,15 @@ masters at once then takes about four times as long as the same copy without it 
 docs/restore.md, Measured). These helpers give the arguments of a transfer without
 compression, everything else the user set kept, and a control socket of its own: a
 master connection opened earlier with ``-C`` keeps compressing whatever reuses it.
+``uncompressed(connection)`` applies both to a connection for the length of a transfer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+
+SSH_TRANSPORTS = ("ssh", "ansible.builtin.ssh")
 
 # ssh_args tokens that turn compression on: -C alone or within a flag group (-4C), and
 # the Compression option in either spelling (-o Compression=yes, -oCompression yes).
@@ -77,3 +81,25 @@ def own_control_path(control_path):
     if not control_path:
         return "%(directory)s/kubedr-%%C"
     return f"{control_path}-kubedr"
+
+
+@contextlib.contextmanager
+def uncompressed(connection, compress=False):
+    """For the length of the block, an ``ssh`` connection transfers without compression,
+    over a control socket of its own; its options are put back afterwards. Yields whether
+    anything was changed: nothing is when ``compress`` (the user asked for it), when the
+    connection is not ``ssh``, or when its ``ssh_args`` do not compress."""
+    saved = {}
+    if not compress and connection.transport in SSH_TRANSPORTS:
+        before = connection.get_option("ssh_args")
+        args, changed = uncompressed_ssh_args(before)
+        if changed:
+            control_path = connection.get_option("control_path")
+            connection.set_option("ssh_args", args)
+            connection.set_option("control_path", own_control_path(control_path))
+            saved = {"ssh_args": before, "control_path": control_path}
+    try:
+        yield bool(saved)
+    finally:
+        for option, value in saved.items():
+            connection.set_option(option, value)

@@ -3,6 +3,7 @@ the real ansible-playbook against them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -68,6 +69,17 @@ class LabHandle:
         if check and proc.returncode != 0:
             raise AssertionError(f"{host}: {script!r} failed ({proc.returncode}): {proc.stderr}")
         return proc
+
+    @contextlib.contextmanager
+    def tmpfs(self, host, path, size):
+        """A tmpfs of ``size`` (mount's size=, e.g. 4m) at ``path`` inside ``host``, for the
+        length of the block; then unmounted and its mount point removed. The mount lives in
+        the host's own mount namespace (private): it ends with the lab at the latest."""
+        self.sh(host, f"mkdir -p {path} && mount -t tmpfs -o size={size},mode=0700 tmpfs {path}")
+        try:
+            yield path
+        finally:
+            self.sh(host, f"umount {path} && rmdir {path}", check=False)
 
     def ansible_playbook(self, playbook, *args, check=False, inventory=None):
         return run_ansible(

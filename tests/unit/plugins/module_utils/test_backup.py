@@ -237,3 +237,22 @@ def test_not_enough_space(cluster, tmp_path, monkeypatch):
     )
     assert message.endswith("nothing was saved")
     assert listing(dest) == []
+
+
+def test_damaged_save_is_refused_with_the_trailer_as_reason(cluster, tmp_path):
+    """The trailer is read in a thread while `snapshot status` runs; when both fail, the
+    reason given is the damaged file, not the status tool's complaint about it."""
+    saved = save(cluster, tmp_path / "a", fingerprint=False)
+    damaged = tmp_path / "damaged.db"
+    with open(saved["snapshot"], "rb") as handle:
+        data = bytearray(handle.read())
+    data[len(data) // 2] ^= 0x01
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(BackupError) as caught:
+        _backup.verify_saved(cluster.tools, str(damaged), "http://m1")
+    assert "the snapshot saved from http://m1 failed verification" in str(caught.value)
+    assert "is corrupt: the sha256 of its content does not match" in str(caught.value)
+
+    verified, status = _backup.verify_saved(cluster.tools, saved["snapshot"], "http://m1")
+    assert verified["sha256"] == saved["metadata"]["snapshot"]["sha256"]
+    assert status["revision"] == saved["metadata"]["snapshot"]["revision"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
+    EtcdctlError,
     check,
     snapshot_restore_argv,
 )
@@ -21,6 +22,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     compare,
     count_keys,
     empty,
+    parse_keys_page,
     resource_of,
     take,
 )
@@ -185,3 +187,25 @@ def test_key_counts_page_by_page_and_compaction_past_the_revision(version, tmp_p
             take(etcd.etcdctl, etcd.env(), revision)
     finally:
         etcd.stop()
+
+
+def _field(number, payload):
+    """One length-delimited protobuf field (payloads under 128 bytes)."""
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+def _kv(key):
+    """An mvccpb.KeyValue as etcd sends it with --keys-only: key, revisions, version."""
+    return _field(1, key) + bytes([2 << 3, 5, 3 << 3, 7, 4 << 3, 1])
+
+
+def test_parse_keys_page_reads_etcds_range_response():
+    header = _field(1, bytes([1 << 3, 0x7B]))  # a ResponseHeader: cluster_id = 123
+    kvs = [b"/registry/pods/ns/a", b"\xff\x00odd", b"/x"]
+    data = header + b"".join(_field(2, _kv(k)) for k in kvs) + bytes([3 << 3, 1, 4 << 3, 3])
+    assert parse_keys_page(data) == (kvs, True)
+    assert parse_keys_page(header) == ([], False)
+    with pytest.raises(EtcdctlError, match="truncated or malformed"):
+        parse_keys_page(data[:-3])
+    with pytest.raises(EtcdctlError, match="wire type 7"):
+        parse_keys_page(bytes([1 << 3 | 7]))
