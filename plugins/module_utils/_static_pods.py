@@ -142,19 +142,22 @@ def matching_processes(patterns, proc_root="/proc"):
     return found
 
 
+def _rows(text, state):
+    """The split rows of a /proc/net/tcp or tcp6 table in ``state`` (hex, as written)."""
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 4 and fields[3] == state:
+            yield fields
+
+
 def parse_proc_net_tcp(text):
     """LISTEN sockets in a /proc/net/tcp or tcp6 table: [(port, inode)]."""
     result = []
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 10 or fields[3] != _TCP_LISTEN:
-            continue
+    for fields in _rows(text, _TCP_LISTEN):
         try:
-            port = int(fields[1].rsplit(":", 1)[1], 16)
-            inode = int(fields[9])
+            result.append((int(fields[1].rsplit(":", 1)[1], 16), int(fields[9])))
         except (IndexError, ValueError):
             continue
-        result.append((port, inode))
     return result
 
 
@@ -177,15 +180,22 @@ def parse_established(text):
     """ESTABLISHED connections in a /proc/net/tcp or tcp6 table:
     [((local address, port), (remote address, port))]."""
     result = []
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 4 or fields[3] != _TCP_ESTABLISHED:
-            continue
+    for fields in _rows(text, _TCP_ESTABLISHED):
         try:
             result.append((_address(fields[1]), _address(fields[2])))
         except (ValueError, OSError):
             continue
     return result
+
+
+def _tables(proc_root):
+    """The text of this network namespace's /proc/net/tcp and tcp6 that can be read."""
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(proc_root, "net", table)) as handle:
+                yield handle.read()
+        except OSError:
+            continue
 
 
 def connected_to(addresses, port, proc_root="/proc"):
@@ -194,12 +204,7 @@ def connected_to(addresses, port, proc_root="/proc"):
     a member that shuts down closes its listener first and its peer connections last."""
     wanted = set(addresses)
     found = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            with open(os.path.join(proc_root, "net", table)) as handle:
-                text = handle.read()
-        except OSError:
-            continue
+    for text in _tables(proc_root):
         for (_local, local_port), (remote, remote_port) in parse_established(text):
             if remote in wanted and port in (local_port, remote_port):
                 found.add(remote)
@@ -210,12 +215,7 @@ def listening_sockets(proc_root="/proc"):
     """{port: {inode, ...}} of TCP (v4 and v6) listening sockets of this network
     namespace, or None when neither table can be read."""
     found, readable = {}, False
-    for table in ("tcp", "tcp6"):
-        try:
-            with open(os.path.join(proc_root, "net", table)) as handle:
-                text = handle.read()
-        except OSError:
-            continue
+    for text in _tables(proc_root):
         readable = True
         for port, inode in parse_proc_net_tcp(text):
             found.setdefault(port, set()).add(inode)
