@@ -129,41 +129,15 @@ recipients:
   sample: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 """
 
-import os  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._age import (  # noqa: E402
-    AgeError,
-    decrypt_file,
-    find_age,
-)
 from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
     age_argument_spec,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._files import (  # noqa: E402
-    fsync_dir,
-    remove,
-    temp_name,
+from ansible_collections.kubedr.etcd.plugins.module_utils._decrypt import decrypt  # noqa: E402
+from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
+    exit_from,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
-    ENCRYPTED_SUFFIX,
-    SnapshotError,
-    backup_files,
-    is_encrypted,
-    load_metadata,
-    metadata_path,
-    sha256_file,
-    write_json_atomic,
-)
-
-
-def already_there(path, plain):
-    """Whether ``path`` is the plain file the record describes."""
-    try:
-        return os.path.getsize(path) == plain["size"] and sha256_file(path) == plain["sha256"]
-    except (OSError, SnapshotError):
-        return False
 
 
 def main():
@@ -178,149 +152,18 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    given = p["snapshot"]
-    plain_path = given[: -len(ENCRYPTED_SUFFIX)] if given.endswith(ENCRYPTED_SUFFIX) else given
-    source_dir = os.path.dirname(os.path.abspath(plain_path))
-    meta_path = metadata_path(plain_path)
-    result = {"changed": False, "encrypted": False, "archives": [], "recipients": []}
-
-    if not os.path.exists(meta_path) and not given.endswith(ENCRYPTED_SUFFIX):
-        if not os.path.exists(plain_path):
-            module.fail_json(msg=f"snapshot {plain_path} does not exist", **result)
-        module.exit_json(
-            snapshot=plain_path,
-            metadata_file=None,
-            msg=f"{plain_path} has no metadata record and is not encrypted: used as it is",
-            **result,
-        )
-    try:
-        metadata = load_metadata(meta_path)
-    except SnapshotError as exc:
-        module.fail_json(
-            msg=f"{exc}: an encrypted backup is decrypted and checked with its record; by hand,"
-            f" age -d -i <identity file> -o {plain_path} {plain_path}{ENCRYPTED_SUFFIX}",
-            **result,
-        )
-    recorded = metadata["snapshot"]
-    if recorded["file"] != os.path.basename(plain_path):
-        module.fail_json(
-            msg=f"metadata file {meta_path} describes snapshot {recorded['file']}, not"
-            f" {os.path.basename(plain_path)}",
-            **result,
-        )
-    result.update(size=recorded["size"], sha256=recorded["sha256"])
-    if not is_encrypted(metadata):
-        module.exit_json(
-            snapshot=plain_path,
-            metadata_file=meta_path,
-            msg=f"{plain_path} is not encrypted: used as it is",
-            **result,
-        )
-
-    recipients = metadata["encryption"].get("recipients") or []
-    result.update(encrypted=True, recipients=recipients)
-    if not p["identity_files"]:
-        module.fail_json(
-            msg=f"{plain_path} is stored encrypted ({recorded['file']}{ENCRYPTED_SUFFIX}) to"
-            f" {', '.join(recipients) or 'unrecorded recipients'}: give the identity file"
-            " (private key) of one of them (identity_files; for restore-ha,"
-            " etcd_restore_age_identity)",
-            **result,
-        )
-    dest_dir = p["dest_dir"]
-    if os.path.realpath(dest_dir) == os.path.realpath(source_dir):
-        module.fail_json(
-            msg=f"dest_dir {dest_dir} is the backup's own directory: decrypt into another one",
-            **result,
-        )
-    try:
-        age = find_age(p["age_command"])
-    except AgeError as exc:
-        module.fail_json(msg=str(exc), **result)
-
-    wanted = [
-        part
-        for part in backup_files(metadata)
-        if part["kind"] == "snapshot" or p["include_archives"]
-    ]
-    parts = [part for part in wanted if part["encrypted"]]
-    for part in wanted:
-        if not part["encrypted"]:
-            module.warn(
-                f"{part['plain']['file']} is not listed as encrypted in {meta_path}: not decrypted"
-            )
-    if not parts or parts[-1]["kind"] != "snapshot":
-        module.fail_json(
-            msg=f"metadata file {meta_path} lists no encrypted snapshot: the record is damaged",
-            **result,
-        )
-    for part in parts:
-        part["src"] = os.path.join(source_dir, part["stored"]["file"])
-        part["dest"] = os.path.join(dest_dir, part["plain"]["file"])
-        if not os.path.isfile(part["src"]):
-            module.fail_json(
-                msg=f"{part['src']} of backup {recorded['file']} does not exist", **result
-            )
-
-    if not module.check_mode:
-        try:
-            os.makedirs(dest_dir, mode=0o700, exist_ok=True)
-        except OSError as exc:
-            module.fail_json(
-                msg=f"cannot create dest_dir {dest_dir}: {exc.strerror or exc}", **result
-            )
-    written, pending = [], []
-    for part in parts:
-        plain = part["plain"]
-        if already_there(part["dest"], plain):
-            continue
-        if os.path.lexists(part["dest"]):
-            module.fail_json(
-                msg=f"{part['dest']} exists and is not the file the record describes; move it"
-                " away or choose another dest_dir",
-                **result,
-            )
-        pending.append(part["dest"])
-        temp = None
-        if not module.check_mode:
-            temp = temp_name(part["dest"])
-        try:
-            done = decrypt_file(age, part["src"], p["identity_files"], temp)["plain"]
-        except AgeError as exc:
-            remove(*written)
-            module.fail_json(msg=f"{exc}; nothing was left in {dest_dir}", **result)
-        if done["sha256"] != plain["sha256"] or done["size"] != plain["size"]:
-            remove(*[path for path in (temp, *written) if path])
-            module.fail_json(
-                msg=f"{part['src']} decrypts to {done['size']} bytes with sha256"
-                f" {done['sha256']}, but the record gives {plain['size']} bytes with sha256"
-                f" {plain['sha256']}: this is not the backup the record describes; nothing was"
-                f" left in {dest_dir}",
-                **result,
-            )
-        if temp:
-            os.replace(temp, part["dest"])
-            written.append(part["dest"])
-    copy_path = metadata_path(os.path.join(dest_dir, recorded["file"]))
-    if not module.check_mode:
-        plain_record = {key: value for key, value in metadata.items() if key != "encryption"}
-        plain_record["decrypted_from"] = os.path.abspath(meta_path)
-        write_json_atomic(copy_path, plain_record)
-        fsync_dir(dest_dir)
-    if written:
-        msg = f"decrypted {', '.join(map(os.path.basename, written))} into {dest_dir}"
-    elif pending:
-        msg = f"would decrypt {', '.join(map(os.path.basename, pending))} into {dest_dir}"
-    else:
-        msg = f"{recorded['file']} was decrypted into {dest_dir} already"
-    result.update(
-        changed=bool(pending),
-        snapshot=parts[-1]["dest"],
-        metadata_file=copy_path,
-        archives=[part["dest"] for part in parts if part["kind"] == "archive"],
-        msg=msg,
+    exit_from(
+        module,
+        lambda: decrypt(
+            p["snapshot"],
+            p["dest_dir"],
+            identity_files=p["identity_files"],
+            include_archives=p["include_archives"],
+            age_command=p["age_command"],
+            check_mode=module.check_mode,
+            warn=module.warn,
+        ),
     )
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":
