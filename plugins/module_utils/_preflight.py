@@ -156,9 +156,28 @@ def read_journal(state_dir):
         return {"error": exc.msg}
 
 
-def gather(member, tools, addresses, snapshot_dir, state_dir, status_timeout):
+def journal_and_manifests(state_dir, manifest_path, attempts=5):
+    """(journal, manifests moved aside) as they were at one moment.
+
+    A restore run that goes on elsewhere moves the manifests aside and back and writes its
+    journal in between: read apart, the two can disagree (manifests aside, journal already
+    'done') and a master held by a run would look held by nobody. The journal is read
+    before and after the manifest, until both reads agree.
+    """
+    journal = read_journal(state_dir)
+    for _ in range(attempts):
+        moved_aside = not os.path.isfile(manifest_path)
+        again = read_journal(state_dir)
+        if again == journal:
+            break
+        journal = again
+    return journal, moved_aside
+
+
+def gather(member, tools, addresses, snapshot_dir, state_dir, status_timeout, manifest_path):
     """The fact kubedr_etcd_preflight of this master."""
     tls = member.get("tls") or {}
+    journal, moved_aside = journal_and_manifests(state_dir, manifest_path)
     data_dir = member.get("data_dir") or "/var/lib/etcd"
     status = local_status(member, tools, status_timeout)
     return {
@@ -178,5 +197,6 @@ def gather(member, tools, addresses, snapshot_dir, state_dir, status_timeout):
         "last_restore": last_restore(data_dir),
         "snapshot_dir": snapshot_dir,
         "snapshot_dir_free": free_space(snapshot_dir),
-        "journal": read_journal(state_dir),
+        "journal": journal,
+        "manifests_moved_aside": moved_aside,
     }

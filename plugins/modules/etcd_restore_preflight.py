@@ -44,6 +44,12 @@ options:
     description: Seconds to wait for the local etcd's status (leader, revision).
     type: int
     default: 10
+  manifest_path:
+    description:
+      - Where the kubelet reads the etcd static pod manifest. When it is not there, the
+        manifests are moved aside (RV(ansible_facts.kubedr_etcd_preflight.manifests_moved_aside)).
+    type: path
+    default: /etc/kubernetes/manifests/etcd.yaml
 attributes:
   check_mode:
     support: full
@@ -140,10 +146,18 @@ ansible_facts:
             - The restore journal on this master (C(<state_dir>/journal.json)), null when
               there is none, or C({error}) when it cannot be read.
           type: dict
+        manifests_moved_aside:
+          description:
+            - Whether O(manifest_path) is missing, read at the same moment as the journal
+              (a restore run that goes on elsewhere changes both).
+          type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (  # noqa: E402
+    DEFAULT_MANIFEST,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._preflight import gather  # noqa: E402
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import (  # noqa: E402
     DEFAULT_STATE_DIR,
@@ -159,6 +173,7 @@ def main():
             "snapshot_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
             "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
             "status_timeout": {"type": "int", "default": 10},
+            "manifest_path": {"type": "path", "default": DEFAULT_MANIFEST},
         },
         supports_check_mode=True,
     )
@@ -170,6 +185,7 @@ def main():
         p["snapshot_dir"],
         p["state_dir"],
         p["status_timeout"],
+        p["manifest_path"],
     )
     module.exit_json(changed=False, ansible_facts={"kubedr_etcd_preflight": facts})
 

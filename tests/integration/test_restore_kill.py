@@ -121,16 +121,22 @@ CI_POINTS = ["mid_stage", "one_stopped", "between_renames", "mid_start"]
 FULL = os.environ.get("KUBEDR_FULL_MATRIX") == "1"
 
 
-def slow_restore_tool(lab):
+def slow_restore_tool(lab, hold=None):
     """Make docker9's restore tool take 6 s more (a bind mount inside that master only), so
-    that a kill in the middle of the stage finds the stage running there."""
+    that a kill in the middle of the stage finds the stage running there. With ``hold`` (a
+    file on docker9), it waits instead for as long as that file is there (at most 3 min)."""
     spec = L.ETCD_BINARIES[lab.etcd_version]
     tool = "etcdutl" if "etcdutl" in spec["tools"] else "etcdctl"
     real = spec["dir"] / tool
+    wait = (
+        f"i=0; while [ -e {hold} ] && [ $i -lt 1800 ]; do sleep 0.1; i=$((i+1)); done"
+        if hold
+        else "sleep 6"
+    )
     # /usr/local/bin/<tool> is a symlink to the real file: the bind mount lands on that
     # file (in docker9 only), so the wrapper runs a copy of it
     script = (
-        f'#!/bin/sh\nif [ "$1" = snapshot ] && [ "$2" = restore ]; then sleep 6; fi\n'
+        f'#!/bin/sh\nif [ "$1" = snapshot ] && [ "$2" = restore ]; then {wait}; fi\n'
         f'exec /run/real-{tool} "$@"\n'
     )
     lab.sh(
@@ -263,7 +269,11 @@ def test_killed_run_resumes_or_rolls_back(labs, point, version, tmp_path, tmp_pa
 def test_a_second_run_at_the_same_time_is_refused_and_changes_nothing(labs, tmp_path):
     lab = labs.get(3, "3.5")
     backup = Backup(lab, tmp_path)
-    undo = slow_restore_tool(lab)
+    # the first run's stage on docker9 waits until the second run is over: the first run
+    # still runs when the second one looks, however long either takes
+    hold = "/run/kubedr-test-hold-stage"
+    lab.sh("docker9", f"touch {hold}")
+    undo = slow_restore_tool(lab, hold)
     log = open(tmp_path / "first.log", "w")
     earlier = run_id_of(lab)
     first = start_ansible(
@@ -288,8 +298,11 @@ def test_a_second_run_at_the_same_time_is_refused_and_changes_nothing(labs, tmp_
             assert (
                 now["run_id"] == run and now["phases"][: len(before["phases"])] == before["phases"]
             )
+        assert first.poll() is None, f"the first run ended while held: see {log.name}"
+        lab.sh("docker9", f"rm -f {hold}")
         assert first.wait(300) == 0, f"the first run failed: see {log.name}"
     finally:
+        lab.sh("docker9", f"rm -f {hold}", check=False)
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
