@@ -9,26 +9,13 @@ from unittest.mock import MagicMock
 
 from ansible_collections.kubedr.etcd.plugins.action import module_utils_install
 from ansible_collections.kubedr.etcd.plugins.action.module_utils_install import ActionModule
+from tests.support.action_plugin import make_action
 
 MODULE_UTILS = Path(__file__).resolve().parents[4] / "plugins" / "module_utils"
 
 
 def action(args):
-    task = MagicMock()
-    task.args = args
-    task.async_val = 0
-    task.check_mode = False
-    task.action = "kubedr.etcd.module_utils_install"
-    connection = MagicMock()
-    connection._shell.tmpdir = None
-    plugin = ActionModule(
-        task=task,
-        connection=connection,
-        play_context=MagicMock(),
-        loader=MagicMock(),
-        templar=MagicMock(),
-        shared_loader_obj=None,
-    )
+    plugin = make_action(ActionModule, "module_utils_install", args)
     plugin._execute_module = MagicMock(return_value={"changed": True, "written": ["_a.py"]})
     return plugin
 
