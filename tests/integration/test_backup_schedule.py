@@ -38,6 +38,7 @@ INSTALLED = {
     f"{MODULE_UTILS}/_retention.py": "644",
 }
 REMOVED_BY_ABSENT = [SCRIPT, CONFIG, CRON, INSTALL_ROOT]
+SHIPPED = sorted(p.name for p in (L.ROOT / "plugins" / "module_utils").glob("_*.py"))
 
 
 def playbook(lab, *args, hosts=None):
@@ -79,6 +80,10 @@ def test_schedule_install_run_and_remove(lab):
     for m in lab.masters:
         assert modes(lab, m.name, REMOVED_BY_ABSENT) == {}, m.name
 
+    # A module_utils file an older release shipped, left in the install root.
+    stale = f"{MODULE_UTILS}/_no_longer_shipped.py"
+    lab.sh(lab.masters[0].name, f"mkdir -p {MODULE_UTILS} && echo 'OLD = 1' > {stale}")
+
     # Apply: the files are on every master with their modes; the cron path was taken.
     changed = playbook(lab)
     assert all(count > 0 for count in changed.values()), changed
@@ -92,7 +97,8 @@ def test_schedule_install_run_and_remove(lab):
         assert config["dest_dir"] == DEST
         assert config["install_root"] == INSTALL_ROOT
         shipped = lab.sh(m.name, f"ls {MODULE_UTILS}").stdout.split()
-        assert {"_archive.py", "_backup.py", "_snapshot.py", "_etcd_manifest.py"} <= set(shipped)
+        # every file the collection ships, and no other (the stale one went)
+        assert sorted(shipped) == SHIPPED
 
     # Idempotent, and check mode after it agrees.
     assert playbook(lab) == dict.fromkeys(lab.names, 0)
