@@ -38,6 +38,7 @@ INSTALLED = {
     f"{MODULE_UTILS}/_retention.py": "644",
 }
 REMOVED_BY_ABSENT = [SCRIPT, CONFIG, CRON, INSTALL_ROOT]
+SHIPPED = sorted(p.name for p in (L.ROOT / "plugins" / "module_utils").glob("_*.py"))
 
 
 def playbook(lab, *args, hosts=None):
@@ -69,7 +70,8 @@ def test_schedule_install_run_and_remove(lab):
         # version; the script itself runs against etcd 3.4 and 3.5 in tests/unit/roles.
         pytest.skip("the schedule role is exercised once, on the etcd 3.5 lab")
     # Start clean (an earlier run may have left the schedule installed).
-    playbook(lab, "-e", "etcd_backup_schedule_state=absent")
+    if any(modes(lab, m.name, REMOVED_BY_ABSENT) for m in lab.masters):
+        playbook(lab, "-e", "etcd_backup_schedule_state=absent")
     before = {m.name: backup_files(lab, m.name) for m in lab.masters}
 
     # Check mode on clean masters: it would change things, and changes nothing.
@@ -77,6 +79,10 @@ def test_schedule_install_run_and_remove(lab):
     assert all(count > 0 for count in changed.values()), changed
     for m in lab.masters:
         assert modes(lab, m.name, REMOVED_BY_ABSENT) == {}, m.name
+
+    # A module_utils file an older release shipped, left in the install root.
+    stale = f"{MODULE_UTILS}/_no_longer_shipped.py"
+    lab.sh(lab.masters[0].name, f"mkdir -p {MODULE_UTILS} && echo 'OLD = 1' > {stale}")
 
     # Apply: the files are on every master with their modes; the cron path was taken.
     changed = playbook(lab)
@@ -91,7 +97,8 @@ def test_schedule_install_run_and_remove(lab):
         assert config["dest_dir"] == DEST
         assert config["install_root"] == INSTALL_ROOT
         shipped = lab.sh(m.name, f"ls {MODULE_UTILS}").stdout.split()
-        assert {"_archive.py", "_backup.py", "_snapshot.py", "_etcd_manifest.py"} <= set(shipped)
+        # every file the collection ships, and no other (the stale one went)
+        assert sorted(shipped) == SHIPPED
 
     # Idempotent, and check mode after it agrees.
     assert playbook(lab) == dict.fromkeys(lab.names, 0)
@@ -172,6 +179,7 @@ def test_scheduled_drill_on_the_backup_host(lab, tmp_path):
     if lab.etcd_version == "3.4":
         pytest.skip("the schedule role is exercised once, on the etcd 3.5 lab")
     var_backups = lab.host_dir("backup1") / "var-backups"
+    removed = False
     try:
         lab.cli("seed", "--size", "1MiB", "--seed", "5")
         rc, _data, err = lab.ansible_playbook(
@@ -220,11 +228,15 @@ def test_scheduled_drill_on_the_backup_host(lab, tmp_path):
         assert samples(prom.read_text())["kubedr_etcd_drill_last_success"] == 1
 
         # Drills off: what was installed on backup1 goes; the backup and its record stay.
-        playbook(lab, hosts=["backup1"])
+        # state=absent turns them off as drill=false does (etcd_backup_schedule__drill_wanted,
+        # the same tasks) and also removes what the first run installed on the masters.
+        playbook(lab, "-e", "etcd_backup_schedule_state=absent")
+        removed = True
         assert modes(lab, "backup1", [*DRILL_INSTALLED, INSTALL_ROOT]) == {}
         assert snapshot.exists() and snapshot.with_name(f"{snapshot.name}.drill.json").exists()
     finally:
-        playbook(lab, "-e", "etcd_backup_schedule_state=absent")
+        if not removed:
+            playbook(lab, "-e", "etcd_backup_schedule_state=absent")
         for host in lab.hosts:
             for sub in ("kubedr-etcd", "node-exporter"):
                 shutil.rmtree(lab.host_dir(host.name) / "var-backups" / sub, True)

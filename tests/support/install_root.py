@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._code_install import (
+    install,
+    read_sources,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
@@ -15,9 +19,6 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 
 
 def populate_install_root(root):
-    """What the role's 'Install the kubedr.etcd module_utils' task does, in a tmp dir."""
-    package = Path(root) / PACKAGE
-    package.mkdir(parents=True)
-    for source in sorted(MODULE_UTILS.glob("_*.py")):
-        shutil.copy(source, package / source.name)
+    """What the role's module_utils_install task does, in a tmp dir: the same code."""
+    install(str(Path(root) / PACKAGE), read_sources(str(MODULE_UTILS)))
     return root

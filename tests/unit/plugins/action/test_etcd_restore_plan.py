@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from unittest.mock import MagicMock
 
 import pytest
 from ansible.errors import AnsibleActionFail
@@ -14,6 +13,7 @@ from ansible.vars.manager import VariableManager
 
 from ansible_collections.kubedr.etcd.plugins.action import etcd_restore_plan
 from ansible_collections.kubedr.etcd.plugins.action.etcd_restore_plan import ActionModule
+from tests.support.action_plugin import make_action
 from tests.support.restore_plan_data import STAMP, metadata, tools
 
 HOSTS = ["docker1", "docker2", "docker3"]
@@ -54,24 +54,7 @@ def hostvars_dict():
 
 
 def action(args, check_mode=False, diff=False):
-    task = MagicMock()
-    task.args = args
-    task.async_val = 0
-    task.check_mode = check_mode
-    task.diff = diff
-    task.action = "kubedr.etcd.etcd_restore_plan"
-    connection = MagicMock()
-    connection._shell.tmpdir = None
-    plugin = ActionModule(
-        task=task,
-        connection=connection,
-        play_context=MagicMock(),
-        loader=MagicMock(),
-        templar=MagicMock(),
-        shared_loader_obj=None,
-    )
-    plugin._load_name = task.action  # as the plugin loader sets it (older ansible-core needs it)
-    return plugin
+    return make_action(ActionModule, "etcd_restore_plan", args, check_mode, diff)
 
 
 def args(**extra):

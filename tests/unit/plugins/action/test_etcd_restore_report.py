@@ -6,28 +6,14 @@ from __future__ import annotations
 import json
 import os
 import stat
-from unittest.mock import MagicMock
 
 from ansible_collections.kubedr.etcd.plugins.action.etcd_restore_report import ActionModule
+from tests.support.action_plugin import make_action
 from tests.support.restore_report_data import RUN_ID, build_args
 
 
 def action(args, check_mode=False):
-    task = MagicMock()
-    task.args = args
-    task.async_val = 0
-    task.check_mode = check_mode
-    task.action = "kubedr.etcd.etcd_restore_report"
-    connection = MagicMock()
-    connection._shell.tmpdir = None
-    return ActionModule(
-        task=task,
-        connection=connection,
-        play_context=MagicMock(),
-        loader=MagicMock(),
-        templar=MagicMock(),
-        shared_loader_obj=None,
-    )
+    return make_action(ActionModule, "etcd_restore_report", args, check_mode)
 
 
 def test_the_report_and_its_page_side_by_side(tmp_path):
