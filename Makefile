@@ -12,7 +12,7 @@ LAB      := $(BIN)/python -m tests.lab
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps venv lint sanity importer changelog unit unit-oldest integration test demo lab-up lab-down lab-status build clean
+.PHONY: help deps venv lint sanity importer changelog unit unit-oldest integration molecule test demo lab-up lab-down lab-status build clean
 
 help:
 	@echo "make demo         bring up the lab, seed it, run the collection against it"
@@ -25,6 +25,7 @@ help:
 	@echo "make importer     build the tarball and check it with the Galaxy importer"
 	@echo "make build        build the collection tarball"
 	@echo "make changelog    CHANGELOG.rst from changelogs/ (antsibull-changelog)"
+	@echo "make molecule     the molecule scenario restore_ha on a lab of its own"
 	@echo "make unit-oldest  unit tests on the oldest ansible-core admitted (not in make test)"
 
 deps:
@@ -68,8 +69,13 @@ unit-oldest: $(OLDEST)/.installed
 integration: deps venv
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
+# The molecule scenario brings a lab of its own up and down (extensions/molecule/README.md).
+molecule: deps venv
+	$(BIN)/molecule test -s restore_ha
+
 test: deps venv lint
 	$(BIN)/pytest --durations=25 tests/unit tests/integration $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory molecule
 
 lab-up: deps venv
 	$(LAB) up --masters $(MASTERS) --etcd $(ETCD_VERSION)

@@ -165,7 +165,7 @@ def journal_and_manifests(state_dir, manifest_path, attempts=5):
     before and after the manifest, until both reads agree.
     """
     journal = read_journal(state_dir)
-    for _ in range(attempts):
+    for _attempt in range(attempts):
         moved_aside = not os.path.isfile(manifest_path)
         again = read_journal(state_dir)
         if again == journal:
