@@ -158,21 +158,28 @@ def main():
             },
         },
         supports_check_mode=True,
+        # Not "Invoked with" every file's content into the host's log; no_log on the files
+        # option instead would mask their names and sha256 too.
+        no_log=True,
     )
     p = module.params
+    # What the module returns for its arguments, on success and on failure alike: the
+    # file names, not their contents.
+    invocation = {
+        "module_args": {"dest": p["dest"], "files": [f["name"] for f in p["files"] or []]}
+    }
     if not p["files"]:
         module.fail_json(
             msg="files is empty: run this module through its action plugin"
-            " (kubedr.etcd.module_utils_install), which reads the collection's files"
+            " (kubedr.etcd.module_utils_install), which reads the collection's files",
+            invocation=invocation,
         )
-    # The arguments as returned name the files only: their contents stay on the host.
-    invocation = {"module_args": {"dest": p["dest"], "files": [f["name"] for f in p["files"]]}}
     exit_from(
         module,
-        lambda: {
-            **install(p["dest"], p["files"], check_mode=module.check_mode, want_diff=module._diff),
-            "invocation": invocation,
-        },
+        lambda: install(
+            p["dest"], p["files"], check_mode=module.check_mode, want_diff=module._diff
+        ),
+        returned={"invocation": invocation},
     )
 
 

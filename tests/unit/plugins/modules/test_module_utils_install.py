@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+from ansible.module_utils import basic
+
+from ansible_collections.kubedr.etcd.plugins.module_utils import _code_install
 from ansible_collections.kubedr.etcd.plugins.modules import module_utils_install
 from tests.unit.plugins.modules.conftest import fail_module, run_module
 
@@ -53,3 +56,30 @@ def test_a_bad_file_fails_with_its_name(tmp_path):
     failed = fail_module(module_utils_install.main, args)
     assert "_y.py does not match its sha256" in failed["msg"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_contents_are_not_logged_on_the_host(tmp_path, monkeypatch):
+    logged = []
+    # AnsibleModule.log writes to syslog / the journal; "Invoked with ..." goes through it
+    monkeypatch.setattr(basic.AnsibleModule, "log", lambda _self, msg, **_kw: logged.append(msg))
+    args = {"dest": str(module_utils(tmp_path)), "files": files({"_a.py": "SECRET = 1\n"})}
+    run_module(module_utils_install.main, args)
+    assert logged == []
+
+
+def test_a_failure_returns_the_file_names_not_their_contents(tmp_path, monkeypatch):
+    dest = module_utils(tmp_path)
+    args = {"dest": str(dest), "files": files({"_a.py": "A = 1\n", "_b.py": "B = 1\n"})}
+    real = _code_install.atomic_writer
+
+    def failing(path, *rest, **kwargs):
+        if path.endswith("_b.py"):
+            raise OSError(28, "No space left on device")
+        return real(path, *rest, **kwargs)
+
+    monkeypatch.setattr(_code_install, "atomic_writer", failing)
+    failed = fail_module(module_utils_install.main, args)
+    assert "No space left on device" in failed["msg"]
+    assert failed["changed"] is True and failed["written"] == ["_a.py"]
+    assert failed["invocation"] == {"module_args": {"dest": str(dest), "files": ["_a.py", "_b.py"]}}
+    assert "A = 1" not in repr(failed)
