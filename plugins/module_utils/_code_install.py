@@ -319,10 +319,13 @@ def install(dest, files, check_mode=False, want_diff=False):
             done["changed"] = True
         # The names about to be written are listed before they are written: a file the
         # module wrote is always one it may remove later.
+        rewrite = steps["manifest_changes"]
         if not set(wanted) <= steps["manifest"]:
+            recorded = steps["manifest"] | set(wanted)
             with atomic_writer(manifest, FILE_MODE) as handle:
-                handle.write(manifest_text(steps["manifest"] | set(wanted)))
+                handle.write(manifest_text(recorded))
             done["changed"] = True
+            rewrite = recorded != set(wanted)
         for name in steps["write"]:
             with atomic_writer(os.path.join(dest, name), FILE_MODE, binary=True) as handle:
                 handle.write(wanted[name])
@@ -335,7 +338,7 @@ def install(dest, files, check_mode=False, want_diff=False):
             remove(os.path.join(dest, name))
             done["removed"].append(name)
             done["changed"] = True
-        if steps["manifest_changes"]:
+        if rewrite:
             with atomic_writer(manifest, FILE_MODE) as handle:
                 handle.write(listing)
             done["changed"] = True

@@ -320,3 +320,22 @@ def test_a_failed_write_says_what_was_done(dest, monkeypatch):
         "removed": [],
     }
     assert (dest / "_b.py").read_text() == "changed\n"
+
+
+def test_names_are_listed_before_their_files_are_written(dest, monkeypatch):
+    install(str(dest), [*FILES, source("_old.py", "O = 1\n")])
+    real = _code_install.atomic_writer
+
+    def failing(path, *args, **kwargs):
+        if path.endswith("_c.py"):
+            raise OSError(28, "No space left on device")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(_code_install, "atomic_writer", failing)
+    with pytest.raises(TaskFailure):
+        install(str(dest), [*FILES, source("_c.py", "C = 1\n")])
+    # _old.py was not removed yet, and _c.py, had it been written, may be removed later
+    assert (dest / MANIFEST).read_text() == "_a.py\n_b.py\n_c.py\n_old.py\n"
+    monkeypatch.setattr(_code_install, "atomic_writer", real)
+    assert install(str(dest), FILES)["removed"] == ["_old.py"]
+    assert (dest / MANIFEST).read_text() == "_a.py\n_b.py\n"
