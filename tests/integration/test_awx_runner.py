@@ -204,7 +204,9 @@ def test_awx_plan_then_restore_jobs(on_35_only, broken_restore_tool, jobs_dir, t
         artifacts={"kubedr_etcd_restore_plan": other},
     )
     assert (refused.rc, refused.status) == (2, "failed")
-    assert f"not {'0' * 64} as the plan of run {plan['run_id']}" in refused.output()
+    said = refused.output()
+    assert f"not {'0' * 64}, the sha256 that the plan handed on" in said, said[-3000:]
+    assert f"run {plan['run_id']}" in said and "etcd_restore_expected_sha256=''" in said
     assert set(refused.artifacts) == set()
 
     # restore: the workflow's node after the approval, with the plan job's artifacts.

@@ -80,9 +80,15 @@ def test_schedule_install_run_and_remove(lab):
     for m in lab.masters:
         assert modes(lab, m.name, REMOVED_BY_ABSENT) == {}, m.name
 
-    # A module_utils file an older release shipped, left in the install root.
+    # A module_utils file an older release installed (listed in the install's own list of
+    # files) and one it never installed (not listed): the first goes, the second stays.
     stale = f"{MODULE_UTILS}/_no_longer_shipped.py"
-    lab.sh(lab.masters[0].name, f"mkdir -p {MODULE_UTILS} && echo 'OLD = 1' > {stale}")
+    foreign = f"{MODULE_UTILS}/_put_here_by_hand.py"
+    lab.sh(
+        lab.masters[0].name,
+        f"mkdir -p {MODULE_UTILS} && echo 'OLD = 1' > {stale} && echo 'MINE = 1' > {foreign}"
+        f" && echo _no_longer_shipped.py > {MODULE_UTILS}/.kubedr-etcd-installed",
+    )
 
     # Apply: the files are on every master with their modes; the cron path was taken.
     changed = playbook(lab)
@@ -97,8 +103,9 @@ def test_schedule_install_run_and_remove(lab):
         assert config["dest_dir"] == DEST
         assert config["install_root"] == INSTALL_ROOT
         shipped = lab.sh(m.name, f"ls {MODULE_UTILS}").stdout.split()
-        # every file the collection ships, and no other (the stale one went)
-        assert sorted(shipped) == SHIPPED
+        # every file the collection ships; the stale one went, the one put by hand stays
+        extra = ["_put_here_by_hand.py"] if m.name == lab.masters[0].name else []
+        assert sorted(shipped) == sorted(SHIPPED + extra)
 
     # Idempotent, and check mode after it agrees.
     assert playbook(lab) == dict.fromkeys(lab.names, 0)
