@@ -19,13 +19,16 @@ class TaskFailure(Exception):
         self.details = details
 
 
-def exit_from(module, work, *errors):
+def exit_from(module, work, *errors, returned=None):
     """Call ``work()`` and exit_json with the dict it returns; when it raises one of
     ``errors`` (TaskFailure when none are named), fail_json with the error's message and
-    its ``details``."""
+    its ``details``. ``returned`` holds fields returned either way (such as an
+    ``invocation`` that stands for the module's arguments), unless the result or the
+    error sets them itself."""
     caught = errors or (TaskFailure,)
+    extra = returned or {}
     try:
         result = work()
     except caught as exc:
-        module.fail_json(msg=str(exc), **getattr(exc, "details", {}))
-    module.exit_json(**result)
+        module.fail_json(msg=str(exc), **{**extra, **getattr(exc, "details", {})})
+    module.exit_json(**{**extra, **result})

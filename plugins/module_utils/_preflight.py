@@ -162,16 +162,20 @@ def journal_and_manifests(state_dir, manifest_path, attempts=5):
     A restore run that goes on elsewhere moves the manifests aside and back and writes its
     journal in between: read apart, the two can disagree (manifests aside, journal already
     'done') and a master held by a run would look held by nobody. The journal is read
-    before and after the manifest, until both reads agree.
+    before and after the manifest, until both reads agree; when they never do, the
+    journal is {'error': why}, which the pre-flight refuses.
     """
     journal = read_journal(state_dir)
     for _attempt in range(attempts):
         moved_aside = not os.path.isfile(manifest_path)
         again = read_journal(state_dir)
         if again == journal:
-            break
+            return journal, moved_aside
         journal = again
-    return journal, moved_aside
+    return {
+        "error": f"the restore journal in {state_dir} changed {attempts} times while it was"
+        " read: a restore run is working on this master now; wait for it to end"
+    }, moved_aside
 
 
 def gather(member, tools, addresses, snapshot_dir, state_dir, status_timeout, manifest_path):

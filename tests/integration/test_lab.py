@@ -194,7 +194,8 @@ def _leftovers():
     return found
 
 
-@pytest.mark.parametrize("masters", [1, 5])
+# CI kills a 1-master `lab up`; KUBEDR_FULL_MATRIX=1 a 5-master one too.
+@pytest.mark.parametrize("masters", [1, 5] if os.environ.get("KUBEDR_FULL_MATRIX") == "1" else [1])
 def test_up_over_a_killed_run_then_down_leaves_nothing(labs, masters):
     labs.down()
     # A run killed halfway: `lab up` is SIGKILLed while etcd bootstraps.

@@ -57,3 +57,16 @@ def test_named_errors_are_caught_and_others_are_not():
     assert ending(work, OtherError) == ("fail", {"msg": "nope", "removed": []})
     with pytest.raises(OtherError):
         exit_from(Module(), work)
+
+
+def test_returned_fields_go_with_the_result_and_with_the_failure():
+    def failing():
+        raise TaskFailure("cannot", changed=True)
+
+    returned = {"invocation": {"module_args": {"dest": "/d"}}}
+    with pytest.raises(Exited) as caught:
+        exit_from(Module(), lambda: {"changed": False}, returned=returned)
+    assert caught.value.args == ("exit", {"changed": False, **returned})
+    with pytest.raises(Exited) as caught:
+        exit_from(Module(), failing, returned=returned)
+    assert caught.value.args == ("fail", {"msg": "cannot", "changed": True, **returned})

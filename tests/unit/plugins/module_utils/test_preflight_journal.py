@@ -46,8 +46,9 @@ def test_a_run_that_ends_between_the_reads_is_seen_as_ended(tmp_path, monkeypatc
     assert len(calls) == 3
 
 
-def test_a_journal_that_never_settles_is_returned_as_last_read(tmp_path, monkeypatch):
+def test_a_journal_that_never_settles_is_an_error(tmp_path, monkeypatch):
     phases = iter(["a", "b", "c", "d", "e", "f", "g"])
     monkeypatch.setattr(_preflight, "read_journal", lambda _d: journal(next(phases)))
-    got, moved = _preflight.journal_and_manifests(str(tmp_path), str(tmp_path / "x"), attempts=3)
-    assert got["phase"] == "d" and moved is True
+    got, _moved = _preflight.journal_and_manifests(str(tmp_path), str(tmp_path / "x"), attempts=3)
+    assert "changed 3 times while it was read" in got["error"]
+    assert "a restore run is working on this master now" in got["error"]
