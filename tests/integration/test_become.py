@@ -4,8 +4,9 @@ user (tests/lab: LAB_USER, passwordless sudo) and every run has ``--become``.
 
 ``--become`` asks every task to become root, those delegated to the controller too; those
 must not (an execution environment has no sudo, a laptop asks for a password). Here sudo
-on the controller is /bin/false (ANSIBLE_BECOME_EXE), the masters' is the real one (a group
-variable), so a controller task that tries to become root fails the run.
+on the controller is /bin/false (ANSIBLE_BECOME_EXE, with become applied even from root to
+root), the masters' is the real one (a group variable), so a controller task that tries to
+become root fails the run.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def become_run(lab, inventory, playbook, *args):
         inventory,
         "--become",
         *args,
-        env={"ANSIBLE_BECOME_EXE": "/bin/false"},
+        # the controller runs these tests as root: without ALLOW_SAME_USER, ansible would
+        # skip a become from root to root there, and a task that asks for it would pass
+        env={"ANSIBLE_BECOME_EXE": "/bin/false", "ANSIBLE_BECOME_ALLOW_SAME_USER": "True"},
     )
 
 
