@@ -16,7 +16,7 @@ ETCD35_VERSION=3.5.16
 ETCD35_ROOT=${KUBEDR_LAB_ETCD35_ROOT:-/opt/kubedr-lab/etcd-${ETCD35_VERSION}}
 PACKAGES=(etcd-server etcd-client openssh-server openssh-client rsync iproute2
           netcat-openbsd procps util-linux make python3 python3-venv ca-certificates age
-          prometheus chromium)
+          prometheus chromium sudo)
 
 if [ "$(id -u)" != 0 ]; then
     echo "install-deps: run as root (apt-get, /opt)" >&2

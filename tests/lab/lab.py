@@ -56,7 +56,13 @@ ETCD_BINARIES = {
         "install": "tests/lab/install-deps.sh (unpacks Debian trixie's etcd 3.5 packages)",
     },
 }
-REQUIRED_COMMANDS = ["ip", "unshare", "nsenter", "mount", "ssh", "ssh-keygen", "nc"]
+REQUIRED_COMMANDS = ["ip", "unshare", "nsenter", "mount", "ssh", "ssh-keygen", "nc", "sudo"]
+# An ordinary user with passwordless sudo on every lab host, as masters are often reached
+# (ansible_user plus become). Known inside the lab hosts only: the lab binds its own
+# passwd, group, shadow and sudoers.d over the host's, in each host's mount namespace.
+LAB_USER = "kubedr"
+LAB_USER_HOME = "/tmp/kubedr-home"  # inside each host's own /tmp
+ACCOUNT_FILES = ["passwd", "group", "shadow"]
 HOST_BINDS = [  # per-host directory name -> path inside the master
     ("etc-kubernetes", "/etc/kubernetes"),
     ("var-lib-etcd", "/var/lib/etcd"),
@@ -406,13 +412,22 @@ def _prepare_files(lab):
             "KbdInteractiveAuthentication no\nUsePAM no\nPidFile /run/sshd.pid\n"
             "PrintMotd no\nUseDNS no\nMaxSessions 50\nMaxStartups 50:30:100\n"
             "Subsystem sftp /usr/lib/openssh/sftp-server\n"
+            # the lab's state directory is root's alone: LAB_USER's key is in its home
+            f"Match User {LAB_USER}\n    AuthorizedKeysFile .ssh/authorized_keys\n"
+        )
+        # its own name resolves without DNS (there is none in the lab; sudo looks it up)
+        (hd / "hosts").write_text(
+            Path("/etc/hosts").read_text().rstrip("\n") + f"\n{m.ip} {m.name}\n"
         )
         (hd / "node.json").write_text(
             json.dumps(
                 {
                     "hostname": m.name,
                     "binds": [[str(hd / sub), path] for sub, path in HOST_BINDS]
-                    + [[str(tools), "/usr/local/bin"]],
+                    + [[str(tools), "/usr/local/bin"]]
+                    + [[str(state / "accounts" / n), f"/etc/{n}"] for n in ACCOUNT_FILES]
+                    + [[str(state / "accounts" / "sudoers.d"), "/etc/sudoers.d"]]
+                    + [[str(hd / "hosts"), "/etc/hosts"]],
                     "sshd_config": str(hd / "ssh" / "sshd_config"),
                     "images": str(state / "images.json"),
                     "status_file": str(hd / "status.json"),
@@ -422,6 +437,7 @@ def _prepare_files(lab):
         )
     shutil.copy(f"{lab.ssh_key}.pub", ssh / "authorized_keys")
     lab.known_hosts.write_text("\n".join(known) + "\n")
+    _write_lab_user(lab)
 
     # The mount points the masters bind over must exist on the host.
     for _unused, path in HOST_BINDS:
@@ -445,6 +461,45 @@ def _prepare_files(lab):
             (mdir / f"{comp}.yaml").write_text(
                 manifests.component(comp, lab.etcd_version, f"/etc/kubernetes/{conf}")
             )
+
+
+def _free_id(*tables):
+    """A uid/gid number no line of the given passwd/group texts uses."""
+    used = {
+        int(line.split(":")[2]) for t in tables for line in t.splitlines() if line.count(":") >= 3
+    }
+    return next(n for n in range(2790, 60000) if n not in used)
+
+
+def _write_lab_user(lab):
+    """LAB_USER on every lab host: account files and a sudoers.d of the lab's own (the
+    host's, plus this user), its SSH key (the controller's) and its home."""
+    accounts = lab.state / "accounts"
+    accounts.mkdir()
+    host = {n: Path(f"/etc/{n}").read_text() for n in ACCOUNT_FILES}
+    uid = _free_id(host["passwd"], host["group"])
+    lines = {
+        "passwd": f"{LAB_USER}:x:{uid}:{uid}:kubedr lab user:{LAB_USER_HOME}:/bin/sh",
+        "group": f"{LAB_USER}:x:{uid}:",
+        "shadow": f"{LAB_USER}:*:20000:0:99999:7:::",  # no password; key login only
+    }
+    for name in ACCOUNT_FILES:
+        path = accounts / name
+        path.write_text(host[name].rstrip("\n") + "\n" + lines[name] + "\n")
+        st = os.stat(f"/etc/{name}")
+        os.chown(path, st.st_uid, st.st_gid)
+        path.chmod(st.st_mode & 0o7777)
+    sudoers = accounts / "sudoers.d"
+    shutil.copytree("/etc/sudoers.d", sudoers)
+    rule = sudoers / "kubedr-lab"
+    rule.write_text(f"{LAB_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n")
+    rule.chmod(0o440)
+    for m in lab.hosts:
+        home = lab.host_dir(m.name) / "tmp" / LAB_USER_HOME.rsplit("/", 1)[1]
+        (home / ".ssh").mkdir(parents=True, mode=0o700)
+        shutil.copy(f"{lab.ssh_key}.pub", home / ".ssh" / "authorized_keys")
+        for path in (home, home / ".ssh", home / ".ssh" / "authorized_keys"):
+            os.chown(path, uid, uid)
 
 
 def _create_network(lab):
