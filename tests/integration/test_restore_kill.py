@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -127,24 +128,27 @@ def slow_restore_tool(lab, hold=None):
     file on docker9), it waits instead for as long as that file is there (at most 3 min)."""
     spec = L.ETCD_BINARIES[lab.etcd_version]
     tool = "etcdutl" if "etcdutl" in spec["tools"] else "etcdctl"
-    real = spec["dir"] / tool
     wait = (
         f"i=0; while [ -e {hold} ] && [ $i -lt 1800 ]; do sleep 0.1; i=$((i+1)); done"
         if hold
         else "sleep 6"
     )
-    # /usr/local/bin/<tool> is a symlink to the real file: the bind mount lands on that
-    # file (in docker9 only), so the wrapper runs a copy of it
-    script = (
+    # Both files go into docker9's /tmp from the host's side: the copy of the real tool is
+    # taken where no wrapper of an earlier test can be bound over it. /usr/local/bin/<tool>
+    # is a symlink to the real file: the bind mount lands on that file (in docker9 only).
+    tmp = lab.host_dir("docker9") / "tmp"
+    shutil.copy(spec["dir"] / tool, tmp / f"kubedr-real-{tool}")
+    wrapper = tmp / f"kubedr-slow-{tool}"
+    wrapper.write_text(
         f'#!/bin/sh\nif [ "$1" = snapshot ] && [ "$2" = restore ]; then {wait}; fi\n'
-        f'exec /run/real-{tool} "$@"\n'
+        f'exec /tmp/kubedr-real-{tool} "$@"\n'
     )
-    lab.sh(
-        "docker9",
-        f"cp {real} /run/real-{tool} && printf '{script}' > /run/slow-{tool}"
-        f" && chmod 755 /run/slow-{tool} && mount --bind /run/slow-{tool} /usr/local/bin/{tool}",
+    wrapper.chmod(0o755)
+    lab.sh("docker9", f"mount --bind /tmp/kubedr-slow-{tool} /usr/local/bin/{tool}")
+    # lazily, and every layer: a wrapper a killed run still executes keeps its mount busy
+    return lambda: lab.sh(
+        "docker9", f"while umount -l /usr/local/bin/{tool} 2>/dev/null; do :; done", check=False
     )
-    return lambda: lab.sh("docker9", f"umount /usr/local/bin/{tool}", check=False)
 
 
 def command(backup, *extra):
