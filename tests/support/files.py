@@ -31,6 +31,13 @@ def corrupt_body_snapshot(path, blocks=4):
     return str(path)
 
 
+def flip_byte(path, offset):
+    """Change the byte at ``offset`` (negative counts from the end) so it always differs."""
+    data = bytearray(Path(path).read_bytes())
+    data[offset] ^= 0x01
+    Path(path).write_bytes(bytes(data))
+
+
 def sha(path):
     """sha256 (hex) of a small file a test wrote or checks."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -16,7 +16,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     load_metadata,
     metadata_path,
 )
-from tests.support.files import listing, sha
+from tests.support.files import flip_byte, listing, sha
 from tests.unit.plugins.modules.conftest import HOSTS, backup_names, make_backup, snap
 
 STAMP = "20261126T030000Z"
@@ -81,7 +81,7 @@ def test_missing_archive_is_left_out_with_a_warning(backup, age_key):
 
 def test_damaged_plain_file_fails_and_leaves_the_backup(backup, age_key):
     snapshot = backup / snap(STAMP)
-    snapshot.write_bytes(snapshot.read_bytes()[:-1] + b"\0")
+    flip_byte(snapshot, -1)
     before = {name: sha(backup / name) for name in listing(backup)}
     with pytest.raises(EncryptError, match="is damaged and was not encrypted") as caught:
         encrypt(str(backup), snap(STAMP), recipients=[age_key.recipient])

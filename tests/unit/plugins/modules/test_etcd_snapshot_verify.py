@@ -18,7 +18,7 @@ from ansible_collections.kubedr.etcd.plugins.modules import (
     etcd_backup_encrypt,
     etcd_snapshot_verify,
 )
-from tests.support.files import sha
+from tests.support.files import flip_byte, sha
 from tests.unit.plugins.modules.conftest import fail_module, make_backup, run_module, snap
 
 NAME = "etcd-snapshot-20261126T030000Z.db"
@@ -62,12 +62,6 @@ def backup(tmp_path):
     snapshot = make_snapshot(tmp_path / NAME)
     record = write_metadata(snapshot)
     return snapshot, record
-
-
-def flip_byte(path, offset):
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0x01
-    path.write_bytes(bytes(data))
 
 
 def fake_etcdutl(directory, revision=42, total_key=17, log=None):
