@@ -72,9 +72,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     FingerprintError,
     compare,
     count_keys,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
-    take as take_fingerprint,
+    take_like,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import (
     DRILL_FORMAT,
@@ -475,7 +473,7 @@ def _restore_and_compare(backup, record, scratch, tools, port_range, timeout, pl
         steps["start"] = round(time.monotonic() - t0, 3)
         t0 = time.monotonic()
         try:
-            found = take_fingerprint(tools["etcdctl"], env, fingerprint["revision"], timeout)
+            found = take_like(tools["etcdctl"], env, client, fingerprint, timeout)
             if found["revision"] == 0:  # an empty store: the restored copy must hold no key
                 found["keys"] = count_keys(tools["etcdctl"], env, 0, timeout)
                 found["total_keys"] = sum(found["keys"].values())

@@ -25,10 +25,19 @@ snapshot's revision R:
 
 ``take`` asks for the hash while it counts the keys (a thread of its own waits for
 ``endpoint hashkv``): the member hashes while etcdctl lists keys.
+
+``keys_as_recorded`` answers, for a drill's own etcd (plain HTTP on loopback), whether the
+key counts at R equal those recorded without listing a key: a few count-only range
+requests over etcd's JSON gateway. When they differ, the drill counts key by key (as
+``take`` does) to name each difference.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
@@ -182,12 +191,32 @@ def take(etcdctl, env, revision, timeout=120):
     Revision 0 is a store that never held a key (``snapshot status`` of a new cluster):
     its fingerprint is that of an empty store, taken without asking etcd (``--rev 0``
     would mean "now", not "then"); a drill checks the restored copy is empty instead."""
+    return _take(
+        etcdctl, env, revision, timeout, lambda: count_keys(etcdctl, env, revision, timeout)
+    )
+
+
+def take_like(etcdctl, env, client_url, recorded, timeout=120):
+    """take() of a drill's own etcd (``client_url``: plain http) at the revision of the
+    ``recorded`` fingerprint, its keys counted by count-only requests when they equal the
+    record's (keys_as_recorded), key by key otherwise. Raises FingerprintError."""
+    revision = recorded["revision"]
+
+    def counts():
+        if keys_as_recorded(client_url, revision, recorded.get("keys") or {}, timeout):
+            return dict(recorded["keys"])
+        return count_keys(etcdctl, env, revision, timeout)
+
+    return _take(etcdctl, env, revision, timeout, counts)
+
+
+def _take(etcdctl, env, revision, timeout, counting):
     if int(revision) < 1:
         return empty()
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             hashing = pool.submit(hashkv, etcdctl, env, revision, timeout)
-            counts = count_keys(etcdctl, env, revision, timeout)
+            counts = counting()
             hashed = hashing.result()
     except EtcdctlError as exc:
         hint = ""
@@ -202,6 +231,92 @@ def take(etcdctl, env, revision, timeout=120):
         "keys": counts,
         "total_keys": sum(counts.values()),
     }
+
+
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def _prefix_end(prefix):
+    """The range end that covers every key starting with ``prefix`` (bytes)."""
+    return prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+def _exact_prefix(resource):
+    """The key prefix whose keys are all of ``resource`` (bytes), or None when no prefix
+    is: a resource named with a dot but without a slash shares its prefix with the
+    group's resources (``/registry/g.io/`` holds ``g.io/r`` keys too)."""
+    if resource == OTHER or ("." in resource and "/" not in resource):
+        return None
+    return f"{REGISTRY}{resource}/".encode("utf-8", "surrogateescape")
+
+
+class _Gateway:
+    """Count-only range requests to one etcd over its JSON gateway (``/v3/kv/range``)."""
+
+    def __init__(self, client_url, revision, timeout):
+        url = urllib.parse.urlsplit(client_url)
+        if url.scheme != "http":
+            raise ValueError(f"{client_url}: only a plain http client URL is asked here")
+        self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
+        self.revision = int(revision)
+
+    def count(self, key, range_end):
+        body = json.dumps(
+            {
+                "key": _b64(key),
+                "range_end": _b64(range_end),
+                "revision": self.revision,
+                "count_only": True,
+            }
+        )
+        self.conn.request("POST", "/v3/kv/range", body, {"Content-Type": "application/json"})
+        reply = self.conn.getresponse()
+        data = reply.read()
+        if reply.status != 200:
+            raise EtcdctlError(
+                f"count at revision {self.revision} failed: HTTP {reply.status}"
+                f" {data[:300].decode('utf-8', 'replace')}"
+            )
+        return int(json.loads(data).get("count", 0))  # proto3 JSON leaves a 0 out
+
+    def close(self):
+        self.conn.close()
+
+
+def keys_as_recorded(client_url, revision, recorded_keys, timeout=120):
+    """Whether the etcd at ``client_url`` (plain http) holds, at ``revision``, exactly the
+    key counts per resource ``recorded_keys`` gives, by count-only requests. False when
+    they differ, or when a recorded resource has no prefix of its own to count (then
+    count key by key). Raises EtcdctlError.
+
+    Why equal counts mean equal maps: the keys under ``/registry/<r>/`` are all of
+    resource r, and those prefixes do not overlap; so when each prefix holds r's recorded
+    count, the keys outside /registry/ (with those under ``/registry//``) the recorded
+    ``(other)`` count, and the whole store the recorded total, no key is left over for
+    any other resource, and every resource holds exactly its count."""
+    prefixes = {r: _exact_prefix(r) for r in recorded_keys if r != OTHER}
+    if any(prefix is None for prefix in prefixes.values()):
+        return False
+    gateway = None
+    try:
+        gateway = _Gateway(client_url, revision, timeout)
+        for resource, prefix in prefixes.items():
+            if gateway.count(prefix, _prefix_end(prefix)) != recorded_keys[resource]:
+                return False
+        everything = gateway.count(b"\0", b"\0")
+        registry = REGISTRY.encode()
+        outside = (
+            everything
+            - gateway.count(registry, _prefix_end(registry))
+            + gateway.count(registry + b"/", _prefix_end(registry + b"/"))
+        )
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise EtcdctlError(f"count at revision {revision} on {client_url} failed: {exc}") from None
+    finally:
+        if gateway is not None:
+            gateway.close()
+    return outside == recorded_keys.get(OTHER, 0) and everything == sum(recorded_keys.values())
 
 
 def empty():

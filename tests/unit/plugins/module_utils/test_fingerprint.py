@@ -22,9 +22,11 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     compare,
     count_keys,
     empty,
+    keys_as_recorded,
     parse_keys_page,
     resource_of,
     take,
+    take_like,
 )
 from tests.support.etcd_process import VERSIONS, Etcd, skip_unless_installed
 
@@ -140,6 +142,9 @@ def test_hashkv_at_the_snapshot_revision_survives_a_restore(version, tmp_path):
         check(cmd["argv"], cmd["env"], 60)
         restored.start()
         found = take(restored.etcdctl, restored.env(), revision)
+        # a drill's way: the same fingerprint, the keys counted without listing them
+        assert keys_as_recorded(restored.client, revision, recorded["keys"])
+        assert take_like(restored.etcdctl, restored.env(), restored.client, recorded) == found
     finally:
         live.stop()
         if restored:
@@ -187,6 +192,40 @@ def test_key_counts_page_by_page_and_compaction_past_the_revision(version, tmp_p
             take(etcd.etcdctl, etcd.env(), revision)
     finally:
         etcd.stop()
+
+
+def test_counts_that_differ_from_the_record_are_told_apart(version, tmp_path):
+    etcd = Etcd(version, tmp_path / "m")
+    try:
+        etcd.start()
+        revision = fill(etcd)
+        keys = take(etcd.etcdctl, etcd.env(), revision)["keys"]
+        assert keys_as_recorded(etcd.client, revision, keys)
+        more_pods = {**keys, "pods": keys["pods"] + 1, "secrets": keys["secrets"] - 1}
+        assert not keys_as_recorded(etcd.client, revision, more_pods)
+        # configmaps left out of the record, the total kept: only the count outside the
+        # resources' prefixes tells
+        unlisted = {r: n for r, n in keys.items() if r != "configmaps"}
+        unlisted[OTHER] += keys["configmaps"]
+        assert not keys_as_recorded(etcd.client, revision, unlisted)
+        assert not keys_as_recorded(etcd.client, revision, {**keys, "widgets": 0, OTHER: 2})
+        # later keys do not count at the recorded revision
+        etcd.put("/registry/pods/default/later", "x")
+        assert keys_as_recorded(etcd.client, revision, keys)
+        # a compaction past it is an error with the hint, as with take()
+        check([etcd.etcdctl, "compact", str(revision + 1)], env=etcd.env(), timeout=30)
+        recorded = {"format": FORMAT, "revision": revision, "keys": keys}
+        with pytest.raises(FingerprintError, match="compacted past that revision"):
+            take_like(etcd.etcdctl, etcd.env(), etcd.client, recorded)
+    finally:
+        etcd.stop()
+
+
+def test_a_dotted_resource_without_its_group_is_counted_key_by_key():
+    # /registry/g.io/ would also hold g.io/r keys: no request is made (nothing listens here)
+    assert not keys_as_recorded("http://127.0.0.1:9", 5, {"g.io": 1, "pods": 2})
+    with pytest.raises(EtcdctlError, match=r"127\.0\.0\.1:9 failed"):
+        keys_as_recorded("http://127.0.0.1:9", 5, {"pods": 2}, timeout=5)
 
 
 def _field(number, payload):
