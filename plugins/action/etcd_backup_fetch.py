@@ -5,14 +5,17 @@
 Each file is read straight off the host over the connection - without SSH compression
 unless ``compress``, and without the checksums ansible.builtin.fetch computes on both ends
 (sha1 on the host, sha1 and md5 on the controller): the copy is checked afterwards against
-the backup's record by etcd_backup_receive. With become, a file only root may read goes
-through ansible.builtin.fetch as before. The documentation lives in
+the backup's record by etcd_backup_receive. With become, a file only root may read is first
+copied, as root, into a private temporary directory of the connection's user on the host,
+then read off from there the same way, and the copy removed: ansible.builtin.fetch would
+read it into memory on both ends (slurp). The documentation lives in
 plugins/modules/etcd_backup_fetch.py.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import time
 
 from ansible.errors import AnsibleError
@@ -24,7 +27,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._ssh_transfer import u
 
 class ActionModule(ActionBase):
     # False: no remote temporary directory is made (and removed) for nothing, two round
-    # trips; the become path's ansible.builtin.fetch makes its own when it needs one.
+    # trips; the become path makes one for its copies when it needs it.
     TRANSFERS_FILES = False
     _supports_check_mode = False
 
@@ -46,16 +49,13 @@ class ActionModule(ActionBase):
             return result
         fetched, t0 = [], time.monotonic()
         try:
-            if self._connection.become:
+            readable = self._readable_copy if self._connection.become else None
+            with uncompressed(self._connection, compress) as changed:
+                result["without_compression"] = changed
                 for source in sources:
-                    fetched.append(self._fetch_with_become(source, dest, task_vars))
-            else:
-                with uncompressed(self._connection, compress) as changed:
-                    result["without_compression"] = changed
-                    for source in sources:
-                        target = os.path.join(dest, os.path.basename(source))
-                        self._connection.fetch_file(source, target)
-                        fetched.append(target)
+                    target = os.path.join(dest, os.path.basename(source))
+                    self._connection.fetch_file(readable(source) if readable else source, target)
+                    fetched.append(target)
         except AnsibleError as exc:
             result.update(
                 failed=True,
@@ -68,21 +68,23 @@ class ActionModule(ActionBase):
         result.update(changed=True, fetched=fetched, seconds=round(time.monotonic() - t0, 3))
         return result
 
-    def _fetch_with_become(self, source, dest, task_vars):
-        """ansible.builtin.fetch of one file (it reads files only root may read)."""
-        task = self._task.copy()
-        task.args.clear()
-        task.args.update(src=source, dest=dest.rstrip("/") + "/", flat=True)
-        fetch = self._shared_loader_obj.action_loader.get(
-            "ansible.legacy.fetch",
-            task=task,
-            connection=self._connection,
-            play_context=self._play_context,
-            loader=self._loader,
-            templar=self._templar,
-            shared_loader_obj=self._shared_loader_obj,
+    def _readable_copy(self, source):
+        """With become: a copy of ``source`` that the connection's user owns (mode 0600), in
+        a private temporary directory of that user (removed at the end of the task)."""
+        tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+        copy = self._connection._shell.join_path(tmpdir, os.path.basename(source))
+        user = self._low_level_execute_command("id -u", sudoable=False)
+        uid = user.get("stdout", "").strip()
+        if user.get("rc") != 0 or not uid.isdigit():
+            raise AnsibleError(f"cannot tell the connection user's id: {user.get('stderr', '')}")
+        command = (
+            f"cp -- {shlex.quote(source)} {shlex.quote(copy)}"
+            f" && chown {uid} {shlex.quote(copy)} && chmod 0600 {shlex.quote(copy)}"
         )
-        done = fetch.run(task_vars=task_vars)
-        if done.get("failed"):
-            raise AnsibleError(done.get("msg", "ansible.builtin.fetch failed"))
-        return done["dest"]
+        done = self._low_level_execute_command(command, sudoable=True)
+        if done.get("rc") != 0:
+            raise AnsibleError(
+                f"cannot copy it, with become, into {tmpdir} for the transfer:"
+                f" {(done.get('stderr') or done.get('stdout') or '').strip()}"
+            )
+        return copy

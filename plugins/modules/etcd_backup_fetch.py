@@ -17,8 +17,11 @@ description:
   - Unlike M(ansible.builtin.fetch) it computes no checksum on either end (the record's
     sha256 is checked afterwards, once), and over the C(ssh) connection it turns SSH
     compression off for the copy unless O(compress).
-  - With become (C(ansible_become)), each file goes through M(ansible.builtin.fetch), which
-    reads files only root may read; that path is slower.
+  - With become (C(ansible_become)), each file is first copied as the become user (root)
+    into a private temporary directory of the connection's user on the host (mode 0600,
+    owned by that user), read off from there the same way, and removed at the end of the
+    task - the host needs room for that copy in the user's C(remote_tmp). Nothing is read
+    into memory, unlike M(ansible.builtin.fetch) with become.
 options:
   src:
     description: Paths of the files on the host.
@@ -78,7 +81,7 @@ fetched:
   sample: [/srv/etcd-backups/incoming/etcd-snapshot-20261126T030000Z.db]
 without_compression:
   description: Whether SSH compression was turned off for the copy.
-  returned: success, without become
+  returned: success
   type: bool
   sample: true
 seconds:
