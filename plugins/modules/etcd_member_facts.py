@@ -21,6 +21,9 @@ description:
   - When O(manifest_path) does not exist, for example because the manifests directory was
     moved aside to stop the static pods, it can read the same file from a sibling directory
     such as C(/etc/kubernetes/manifests.bak) (see O(search_moved_aside)).
+  - Refuses to run as any user but root, and says how to connect as root or become it. The
+    manifest, the etcd certificates and the data dir are root's, and every playbook of the
+    collection reads this first on each master.
 options:
   manifest_path:
     description:
@@ -383,6 +386,9 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._find_tools import (  
     find_tool,
     where,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._privileges import (  # noqa: E402
+    not_root_reason,
+)
 
 
 def main():
@@ -396,6 +402,9 @@ def main():
         supports_check_mode=True,
     )
     manifest_path = module.params["manifest_path"]
+    not_root = not_root_reason()
+    if not_root:
+        module.fail_json(msg=f"{not_root}. Nothing was changed.")
     try:
         member = read_etcd_member(manifest_path, module.params["search_moved_aside"])
     except ManifestError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.kubedr.etcd.plugins.module_utils import _find_tools
+from ansible_collections.kubedr.etcd.plugins.module_utils import _find_tools, _privileges
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_member_facts
 from tests.unit.plugins.modules.conftest import fail_module, run_module
 
@@ -24,6 +25,12 @@ def warnings(monkeypatch):
     recorded = []
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda _self, w: recorded.append(w))
     return recorded
+
+
+@pytest.fixture(autouse=True)
+def as_root(monkeypatch):
+    """The module refuses any user but root; these tests run as whoever runs them."""
+    monkeypatch.setattr(etcd_member_facts, "not_root_reason", lambda: None)
 
 
 @pytest.fixture
@@ -286,3 +293,20 @@ def test_real_tools(master, no_tools, tool, path, version):
         ).stdout
         version = re.search(rf"^{tool} version: (\S+)$", output, re.M).group(1)
     assert info == {"path": path, "version": version, "error": None}
+
+
+def test_refuses_to_run_as_another_user_than_root(master, monkeypatch):
+    monkeypatch.setattr(
+        etcd_member_facts, "not_root_reason", lambda: _privileges.not_root_reason(euid=4242)
+    )
+    msg = run_fail({"manifest_path": str(master / "manifests" / "etcd.yaml")})
+    assert msg.startswith("this runs as uid 4242, not root: ")
+    assert "ansible_become: true" in msg and msg.endswith("Nothing was changed.")
+
+
+def test_not_root_reason_names_the_user():
+    assert _privileges.not_root_reason(euid=0) is None
+    name = pwd.getpwuid(65534).pw_name  # nobody
+    assert _privileges.not_root_reason(euid=65534).startswith(
+        f"this runs as user {name} (uid 65534), not root: "
+    )
