@@ -46,6 +46,11 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._age import (
     decrypt_file,
     find_age,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._backup_choice import (
+    LATEST,
+    NoSuchBackup,
+    choose,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
     data_dir_need,
     free_space,
@@ -78,7 +83,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import (
     DRILL_FORMAT,
     drill_path,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._retention import scan
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     backup_files,
@@ -107,20 +111,12 @@ class DrillFailed(Exception):
 
 
 def choose_backups(backup_dir, snapshot=None, last=1):
-    """The complete backups to drill, newest first: ``snapshot`` (a file name) when
-    given, else the newest ``last``. Raises DrillFailed."""
-    complete = [b for b in scan(backup_dir) if b["has_metadata"]]
-    if snapshot and snapshot != "latest":
-        named = [b for b in complete if b["name"] == os.path.basename(snapshot)]
-        if not named:
-            raise DrillFailed(
-                f"no complete backup {snapshot} in {backup_dir} (complete:"
-                f" {', '.join(b['name'] for b in complete) or 'none'})"
-            )
-        return named
-    if not complete:
-        raise DrillFailed(f"no complete backup in {backup_dir}: nothing to drill")
-    return complete[: max(1, int(last))]
+    """The complete backups to drill, newest first (_backup_choice.choose). Raises
+    DrillFailed."""
+    try:
+        return choose(backup_dir, snapshot or LATEST, last)
+    except NoSuchBackup as exc:
+        raise DrillFailed(f"{exc}: nothing to drill") from None
 
 
 # --------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import errno
 import fcntl
 import json
 import os
+import pwd
 import re
 import secrets
 import socket
@@ -337,6 +338,18 @@ def process_start(pid, proc_root="/proc"):
         return None
 
 
+def user_name():
+    """Who runs this process: $USER or $LOGNAME, else the password database's name for the
+    effective uid, else ``uid N`` (a job container may run under a uid it has no name for)."""
+    name = os.environ.get("USER") or os.environ.get("LOGNAME")
+    if name:
+        return name
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
 def controller_identity(pid, user=None, proc_root="/proc"):
     """Who and where this controller is: enough to tell later whether ``pid`` (the
     ansible-playbook process) still runs, when asked on the same machine and boot."""
@@ -346,7 +359,7 @@ def controller_identity(pid, user=None, proc_root="/proc"):
         pid_ns = ""
     return {
         "hostname": socket.gethostname(),
-        "user": user or os.environ.get("USER") or str(os.geteuid()),
+        "user": user or user_name(),
         "machine_id": _read_text("/etc/machine-id") or "",
         "boot_id": _read_text(os.path.join(proc_root, "sys/kernel/random/boot_id")) or "",
         # two job containers on one node share the boot id (and may share a machine id):
@@ -485,10 +498,20 @@ def decide(journals, here, *, snapshot_sha256=None, takeover=None, alive=None, n
             "journal": journal,
             "msg": f"{where} restores snapshot {name} (sha256 {wanted[:12]}...), not the one"
             " given now; nothing was changed. Resume it with"
-            f" -e etcd_restore_snapshot={name}, or roll it back with"
-            " playbooks/restore-rollback.yml",
+            f" {snapshot_args(name)}, or roll it back with playbooks/restore-rollback.yml",
         }
     return {"mode": "resume", "journal": journal, "msg": f"resuming {where}"}
+
+
+def snapshot_args(name):
+    """The extra vars that name a run's snapshot again, from the name a journal gives it:
+    a path on the controller, or ``<backup host>:<path>`` for one taken from a backup host."""
+    host, sep, path = (name or "").partition(":")
+    if sep and path.startswith("/") and "/" not in host:
+        return (
+            f"-e etcd_restore_backup_host={host} -e etcd_restore_snapshot={path.rsplit('/', 1)[-1]}"
+        )
+    return f"-e etcd_restore_snapshot={name}"
 
 
 # --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.lab import lab as L
 
@@ -81,16 +82,30 @@ class LabHandle:
         finally:
             self.sh(host, f"umount {path} && rmdir {path}", check=False)
 
-    def ansible_playbook(self, playbook, *args, check=False, inventory=None):
+    def inventory_copy(self, path, edit):
+        """A copy of the lab's inventory at ``path``, changed by ``edit(doc)`` (the parsed
+        YAML, changed in place); returns ``path``."""
+        doc = yaml.safe_load(Path(self.inventory).read_text())
+        edit(doc)
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    def ansible_playbook(self, playbook, *args, check=False, inventory=None, bin_dir=BIN):
         return run_ansible(
-            "ansible-playbook", playbook, "-i", inventory or self.inventory, *args, check=check
+            "ansible-playbook",
+            playbook,
+            "-i",
+            inventory or self.inventory,
+            *args,
+            check=check,
+            bin_dir=bin_dir,
         )
 
     def wait(self, what, predicate, timeout=60):
         return L.wait_for(what, lambda: (bool(predicate()), None), timeout)
 
 
-def ansible_env(env=None):
+def ansible_env(env=None, bin_dir=BIN):
     """The environment the tests run a real ansible CLI in (JSON callback)."""
     full_env = dict(
         os.environ,
@@ -99,7 +114,7 @@ def ansible_env(env=None):
         ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
         ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
         ANSIBLE_NOCOLOR="1",
-        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
+        PATH=f"{bin_dir}:{os.environ.get('PATH', '')}",
     )
     full_env.update(env or {})
     return full_env
@@ -118,11 +133,12 @@ def start_ansible(tool, *args, env=None, log=None):
     )
 
 
-def run_ansible(tool, *args, check=False, env=None):
-    """Run a real ansible CLI with the JSON callback; return (rc, parsed output, stderr)."""
-    full_env = ansible_env(env)
+def run_ansible(tool, *args, check=False, env=None, bin_dir=BIN):
+    """Run a real ansible CLI (from ``bin_dir``: by default the one of this Python) with
+    the JSON callback; return (rc, parsed output, stderr)."""
+    full_env = ansible_env(env, bin_dir)
     proc = subprocess.run(
-        [str(BIN / tool), *map(str, args)],
+        [str(Path(bin_dir) / tool), *map(str, args)],
         cwd=ROOT,
         env=full_env,
         capture_output=True,

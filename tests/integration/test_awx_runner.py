@@ -16,7 +16,15 @@ import pytest
 import yaml
 
 from tests.integration.conftest import BIN, ROOT
-from tests.support.lab_restore import STATE_DIR, Backup, state
+from tests.support.lab_restore import (
+    BACKUP_HOST,
+    BACKUP_HOST_DIR,
+    STATE_DIR,
+    Backup,
+    assert_same_data,
+    backup_host_store,
+    state,
+)
 
 AAP = ROOT / "extensions" / "aap_configuration"
 PLAYBOOK = "playbooks/restore_ha.yml"
@@ -58,18 +66,15 @@ def _project(dest):
 class AWX:
     """Runs job templates the way AWX does, one private data directory per job."""
 
-    def __init__(self, lab, tmp_path, backup, jobs_dir):
+    def __init__(self, lab, tmp_path, jobs_dir):
         self.lab, self.jobs_dir = lab, jobs_dir
         self.project = tmp_path / "project"
         _project(self.project)
         # The inventory without the key: the machine credential brings it (env/ssh_key).
         doc = yaml.safe_load(Path(lab.inventory).read_text())
         doc["all"]["vars"].pop("ansible_ssh_private_key_file")
-        # Where the jobs share backups and reports (docs/awx.md, known limits).
-        doc["all"]["vars"].update(
-            etcd_restore_backup_dir=str(backup.dir),
-            etcd_restore_report_dir=str(tmp_path / "reports"),
-        )
+        # The backups live on the backup host (docs/awx.md, where the backups live).
+        doc["all"]["vars"].update(etcd_restore_backup_host=BACKUP_HOST)
         self.inventory = doc
         self.ssh_key = Path(lab.ssh_key).read_text()
 
@@ -158,8 +163,12 @@ def broken_restore_tool(on_35_only):
 
 def test_awx_plan_then_restore_jobs(on_35_only, broken_restore_tool, jobs_dir, tmp_path):
     lab = on_35_only
-    backup = Backup(lab, tmp_path)
-    awx = AWX(lab, tmp_path, backup, jobs_dir)
+    shutil.rmtree(backup_host_store(lab), True)
+    backup = Backup(lab, tmp_path, "-e", "etcd_backup_remote_group=backup_hosts")
+    shutil.rmtree(backup.dir)  # the backup job's container is gone; backup1 keeps it
+    stored = backup_host_store(lab) / "kubernetes" / backup.snapshot.name
+    on_host = f"{BACKUP_HOST}:{BACKUP_HOST_DIR}/kubernetes/{backup.snapshot.name}"
+    awx = AWX(lab, tmp_path, jobs_dir)
     before = state(lab)
 
     # A restore job that fails in the stage phase: nothing had stopped, the run cleaned up
@@ -172,10 +181,7 @@ def test_awx_plan_then_restore_jobs(on_35_only, broken_restore_tool, jobs_dir, t
     assert failure["on_failure"] == "rollback" and failure["cutover_begun"] is False
     assert failure["journals"] == "rolled-back" and failure["rollback_failed_on"] == []
     assert failure["next"] == "Fix the cause, then restore again (a new run).", failure
-    assert (
-        failure["sha256"]
-        == json.loads(Path(f"{backup.controller_copy}.json").read_text())["snapshot"]["sha256"]
-    )
+    assert failure["sha256"] == json.loads(Path(f"{stored}.json").read_text())["snapshot"]["sha256"]
     assert "kubedr_etcd_restore" not in failed.artifacts
     assert state(lab) == before
     journal = json.loads(lab.sh("docker9", f"cat {STATE_DIR}/journal.json").stdout)
@@ -191,7 +197,7 @@ def test_awx_plan_then_restore_jobs(on_35_only, broken_restore_tool, jobs_dir, t
     plan_job = awx.launch("plan", "kubedr-etcd restore plan", node="plan")
     assert (plan_job.rc, plan_job.status) == (0, "successful"), plan_job.output()
     plan = plan_job.artifacts["kubedr_etcd_restore_plan"]
-    assert plan["snapshot"] == str(backup.controller_copy)
+    assert plan["snapshot"] == on_host
     assert plan["sha256"] == failure["sha256"]
     assert sorted(m["name"] for m in plan["plan"]["members"]) == sorted(lab.names)
 
@@ -220,8 +226,11 @@ def test_awx_plan_then_restore_jobs(on_35_only, broken_restore_tool, jobs_dir, t
     assert report["snapshot"]["sha256"] == plan["sha256"]
     assert sorted(report["verification"]["members"]) == sorted(lab.names)
     after = lab.digest()
-    for key in ("keys", "registry_keys", "bytes", "sha256"):
-        assert after[key] == backup.digest[key], (key, after, backup.digest)
-    # the report went to the directory the inventory names, not to the job's $HOME
-    assert (tmp_path / "reports" / f"restore-{report['run_id']}.json").exists()
-    assert not (jobs_dir / "restore" / "home" / "kubedr-etcd-restore-reports").exists()
+    assert_same_data(after, backup.digest)
+    # the report is kept on the backup host, beside the backups (the job's $HOME goes)
+    kept = backup_host_store(lab) / "kubernetes" / "restore-reports"
+    assert json.loads((kept / f"restore-{report['run_id']}.json").read_text()) == report
+    # nothing of the snapshot is left in the job's home
+    home = jobs_dir / "restore" / "home"
+    assert not [p for p in home.rglob("*.db*") if p.is_file()], list(home.rglob("*"))
+    shutil.rmtree(backup_host_store(lab), True)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from tests.integration.conftest import run_ansible, task_results
 from tests.lab import lab as L
 
@@ -37,12 +35,13 @@ def become_run(lab, inventory, playbook, *args):
 
 def user_inventory(lab, path):
     """The lab's inventory, its hosts reached as LAB_USER; sudo is real on them only."""
-    inventory = yaml.safe_load(Path(lab.inventory).read_text())
-    inventory["all"]["vars"]["ansible_user"] = L.LAB_USER
-    for group in inventory["all"]["children"].values():
-        group["vars"] = {"ansible_become_exe": "sudo"}
-    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
-    return path
+
+    def as_lab_user(inventory):
+        inventory["all"]["vars"]["ansible_user"] = L.LAB_USER
+        for group in inventory["all"]["children"].values():
+            group["vars"] = {"ansible_become_exe": "sudo"}
+
+    return lab.inventory_copy(path, as_lab_user)
 
 
 def test_backup_and_restore_as_a_user_with_sudo(labs, tmp_path):

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.integration.conftest import ROOT, run_ansible
 from tests.lab import lab as L
@@ -47,12 +46,15 @@ def test_wrong_host_key_is_refused(lab, tmp_path):
     other.write_text(
         "".join(f"{line.split()[0]} {keys[(i + 1) % len(keys)]}\n" for i, line in enumerate(lines))
     )
-    inv = tmp_path / "hosts.yml"
-    doc = yaml.safe_load(Path(lab.inventory).read_text())
-    args = doc["all"]["vars"]["ansible_ssh_common_args"]
-    assert str(lab.known_hosts) in args
-    doc["all"]["vars"]["ansible_ssh_common_args"] = args.replace(str(lab.known_hosts), str(other))
-    inv.write_text(yaml.safe_dump(doc))
+
+    def pinned_to_other_keys(doc):
+        args = doc["all"]["vars"]["ansible_ssh_common_args"]
+        assert str(lab.known_hosts) in args
+        doc["all"]["vars"]["ansible_ssh_common_args"] = args.replace(
+            str(lab.known_hosts), str(other)
+        )
+
+    inv = lab.inventory_copy(tmp_path / "hosts.yml", pinned_to_other_keys)
     # A fresh control path: no SSH connection of an earlier test may be reused.
     rc, data, _unused = run_ansible(
         "ansible",

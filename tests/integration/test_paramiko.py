@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
-
-import yaml
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import verify_trailer
 from tests.integration.conftest import run_ansible, task_results
@@ -24,14 +21,15 @@ RESTORE = "playbooks/restore-ha.yml"
 def paramiko_run(lab, home, playbook, *args):
     """The lab's inventory with ansible_connection: paramiko on its hosts (not as an extra
     var, which would also take over the tasks delegated to the controller)."""
-    inventory = yaml.safe_load(Path(lab.inventory).read_text())
-    lab_vars = inventory["all"]["vars"]
-    lab_vars["ansible_connection"] = "paramiko"
-    # paramiko does not read ssh's options: the lab's ProxyCommand is given on its own
-    proxy = re.search(r'ProxyCommand="([^"]+)"', lab_vars["ansible_ssh_common_args"])
-    lab_vars["ansible_paramiko_proxy_command"] = proxy.group(1)
-    path = home / "inventory.yml"
-    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+
+    def over_paramiko(inventory):
+        lab_vars = inventory["all"]["vars"]
+        lab_vars["ansible_connection"] = "paramiko"
+        # paramiko does not read ssh's options: the lab's ProxyCommand is given on its own
+        proxy = re.search(r'ProxyCommand="([^"]+)"', lab_vars["ansible_ssh_common_args"])
+        lab_vars["ansible_paramiko_proxy_command"] = proxy.group(1)
+
+    path = lab.inventory_copy(home / "inventory.yml", over_paramiko)
     return run_ansible(
         "ansible-playbook",
         playbook,
@@ -83,7 +81,7 @@ def test_backup_and_restore_plan_over_paramiko(labs, tmp_path):
         "-e",
         "etcd_restore_snapshot=latest",
     )
-    assert rc == 0, err
+    assert rc == 0, f"{err}\n{json.dumps(data)[-3000:]}"
     plan = task_results(data, "Plan the restore of every master")["docker8"]["plan"]
     assert [m["name"] for m in plan["members"]] == lab.names
     assert (plan["snapshot"]["size"], plan["snapshot"]["revision"]) == (

@@ -11,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.integration.conftest import task_results
 from tests.support.age_keys import make_age_key
@@ -19,6 +18,7 @@ from tests.support.lab_restore import (
     ROLLBACK,
     STATE_DIR,
     Backup,
+    assert_same_data,
     member_ids,
     state,
     wipe_etcd_data,
@@ -34,8 +34,7 @@ def restore_and_check(lab, backup, report_dir):
     )
     assert rc == 0, f"{err}\n{json.dumps(data)[-3000:]}"
     after = lab.digest()
-    for key in ("keys", "registry_keys", "bytes", "sha256"):
-        assert after[key] == backup.digest[key], (key, after, backup.digest)
+    assert_same_data(after, backup.digest)
     (report_file,) = report_dir.glob("restore-*.json")
     report = json.loads(report_file.read_text())
     # the same report as a page, beside it
@@ -113,15 +112,25 @@ def test_restore_ha_brings_every_key_and_value_back(lab, tmp_path):
 def test_plan_only_and_check_mode_change_nothing(lab, tmp_path):
     backup = Backup(lab, tmp_path)
     before = state(lab)
-    for extra in ([], ["--check", "-e", "etcd_restore_confirm=true"]):
+    # latest, and the same backup by its file name (as an AWX survey gives it)
+    by_name = ["-e", f"etcd_restore_snapshot={backup.snapshot.name}"]
+    for extra in ([], ["--check", "-e", "etcd_restore_confirm=true"], by_name):
         rc, data, err = lab.ansible_playbook(RESTORE, *backup.args(confirm=False), *extra)
         assert rc == 0, err
+        shown = task_results(data, "Show the plan")["docker8"]["msg"]
+        assert shown["snapshot"] == str(backup.controller_copy), shown
         plan = task_results(data, "Plan the restore of every master")["docker8"]["plan"]
         assert [m["name"] for m in plan["members"]] == lab.names
         assert plan["initial_cluster"] == ",".join(
             f"{m.name}=https://{m.ip}:2380" for m in lab.masters
         )
         assert state(lab) == before
+    out = refused(lab, backup, "-e", "etcd_restore_snapshot=etcd-snapshot-x.db")
+    assert (
+        f"no complete backup etcd-snapshot-x.db in {backup.dir}/kubernetes (complete there,"
+        f" newest first: {backup.snapshot.name})"
+    ) in out, out[-2000:]
+    assert state(lab) == before
 
 
 # CI runs two corners of the matrix; KUBEDR_FULL_MATRIX=1 runs all four.
@@ -180,11 +189,10 @@ def test_damaged_snapshot_is_refused(on_34_only, tmp_path, damage):
 
 
 def _inventory(lab, tmp_path, edit):
-    doc = yaml.safe_load(Path(lab.inventory).read_text())
-    edit(doc["all"]["children"]["masters"]["hosts"])
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    """The lab's inventory with its masters changed by ``edit(masters' hosts)``."""
+    return lab.inventory_copy(
+        tmp_path / "hosts.yml", lambda doc: edit(doc["all"]["children"]["masters"]["hosts"])
+    )
 
 
 def test_duplicate_member_names_are_refused(on_34_only, tmp_path):
@@ -386,8 +394,7 @@ def test_restore_from_an_encrypted_backup(on_35_only, tmp_path):
     )
     assert rc == 0, f"{err}\n{json.dumps(data)[-3000:]}"
     after = lab.digest()
-    for key_name in ("keys", "registry_keys", "bytes", "sha256"):
-        assert after[key_name] == backup.digest[key_name], (key_name, after, backup.digest)
+    assert_same_data(after, backup.digest)
     (report_file,) = (tmp_path / "r").glob("restore-*.json")
     report = json.loads(report_file.read_text())
     assert report["decrypted"] is True

@@ -10,6 +10,8 @@ from pathlib import Path
 from tests.integration.conftest import task_results
 
 RESTORE = "playbooks/restore-ha.yml"
+BACKUP_HOST = "backup1"
+BACKUP_HOST_DIR = "/var/backups/kubedr-etcd"  # etcd_backup_remote_dir's default
 ROLLBACK = "playbooks/restore-rollback.yml"
 STATE_DIR = "/var/lib/kubedr-etcd/restore"
 
@@ -71,3 +73,15 @@ def state(lab):
         for m in lab.masters
     }
     return member_ids(lab), listing
+
+
+def backup_host_store(lab, host=BACKUP_HOST):
+    """The backup host's backup directory (BACKUP_HOST_DIR), seen from the lab's side."""
+    return lab.host_dir(host) / "var-backups" / Path(BACKUP_HOST_DIR).relative_to("/var/backups")
+
+
+def assert_same_data(after, before):
+    """Every key and value back: the lab digests agree on the keys, the /registry/ keys,
+    the bytes and the sha256 over every key and value."""
+    for key in ("keys", "registry_keys", "bytes", "sha256"):
+        assert after[key] == before[key], (key, after, before)

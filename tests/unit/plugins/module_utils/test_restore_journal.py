@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -176,6 +177,21 @@ def test_decide_refuses_another_snapshot_while_a_run_is_held():
     assert decision["mode"] == "refuse" and "-e etcd_restore_snapshot=/b/s.db" in decision["msg"]
 
 
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("/b/s.db", "-e etcd_restore_snapshot=/b/s.db"),
+        (
+            "backup1:/var/backups/kubedr-etcd/kubernetes/s.db",
+            "-e etcd_restore_backup_host=backup1 -e etcd_restore_snapshot=s.db",
+        ),
+        ("./odd:/name.db", "-e etcd_restore_snapshot=./odd:/name.db"),
+    ],
+)
+def test_a_snapshot_is_named_again_as_it_was_given(name, args):
+    assert J.snapshot_args(name) == args
+
+
 def test_decide_refuses_masters_held_by_two_runs():
     decision = J.decide({"a": journal(), "b": journal(run_id=OTHER)}, HERE, alive=lambda h: False)
     assert decision["mode"] == "refuse" and "different restore runs" in decision["msg"]
@@ -240,3 +256,17 @@ def test_another_pid_namespace_or_no_start_time_cannot_be_proven_dead():
     assert here["pid_ns"].startswith("pid:[")
     assert J.holder_alive(dict(here, pid_ns="pid:[1]"), here) is None  # another container
     assert J.holder_alive(dict(here, pid_start=None), here) is None
+
+
+def test_the_controller_user_is_named_without_USER(monkeypatch):
+    monkeypatch.delenv("USER", raising=False)
+    monkeypatch.delenv("LOGNAME", raising=False)
+    assert J.user_name() == pwd.getpwuid(os.geteuid()).pw_name
+
+    def no_such_user(uid):
+        raise KeyError(uid)
+
+    monkeypatch.setattr(J.pwd, "getpwuid", no_such_user)
+    assert J.user_name() == f"uid {os.geteuid()}"
+    monkeypatch.setenv("LOGNAME", "ops")
+    assert J.controller_identity(os.getpid())["user"] == "ops"
