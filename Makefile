@@ -26,7 +26,7 @@ help:
 	@echo "make build        build the collection tarball"
 	@echo "make changelog    CHANGELOG.rst from changelogs/ (antsibull-changelog)"
 	@echo "make molecule     the molecule scenario restore_ha on a lab of its own"
-	@echo "make unit-oldest  unit tests on the oldest ansible-core admitted (not in make test)"
+	@echo "make unit-oldest  all unit tests on the oldest ansible-core admitted (make test runs those that load ansible-core)"
 
 deps:
 	@bash tests/lab/install-deps.sh
@@ -55,9 +55,13 @@ unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 # The unit tests on the oldest ansible-core meta/runtime.yml admits, in a virtualenv of
-# its own (requirements-oldest.txt), its binaries first in PATH. Not part of `make test`,
-# which runs one lab backup and restore with that ansible-core instead
+# its own (requirements-oldest.txt), its binaries first in PATH. `make test` runs there the
+# unit tests that load ansible-core (UNIT_ON_ANSIBLE: the modules through AnsibleModule, the
+# action plugins, the doc fragments, the collection's layout; module_utils import none of
+# it), and one lab backup and restore with that ansible-core
 # (tests/integration/test_ansible_core_range.py).
+UNIT_ON_ANSIBLE := tests/unit/plugins/modules tests/unit/plugins/action \
+	tests/unit/plugins/doc_fragments $(wildcard tests/unit/test_*.py)
 OLDEST := .venv-oldest
 $(OLDEST)/.installed: requirements-oldest.txt
 	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
@@ -76,6 +80,7 @@ molecule: deps venv
 	$(BIN)/molecule test -s restore_ha
 
 test: deps venv lint $(OLDEST)/.installed
+	PATH=$(CURDIR)/$(OLDEST)/bin:$$PATH $(OLDEST)/bin/pytest -q $(UNIT_ON_ANSIBLE)
 	KUBEDR_OLDEST_ANSIBLE_BIN=$(CURDIR)/$(OLDEST)/bin \
 	$(BIN)/pytest --durations=25 tests/unit tests/integration $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory molecule
