@@ -18,6 +18,7 @@ import os
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import TaskFailure
 from ansible_collections.kubedr.etcd.plugins.module_utils._retention import scan
+from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import ENCRYPTED_SUFFIX
 
 LATEST = "latest"
 _LISTED = 10  # complete backups named in an error, newest first
@@ -35,12 +36,16 @@ def _names(complete):
 
 def choose(backup_dir, snapshot=LATEST, last=1):
     """The complete backups in ``backup_dir`` a run takes, newest first: the one named by
-    ``snapshot`` (a file name; a path counts by its last part), or with ``latest`` (or
+    ``snapshot`` (a file name - also of its record or of its encrypted file; a path counts
+    by its last part), or with ``latest`` (or
     nothing) the newest ``last``. Each is a _retention.scan entry. Raises NoSuchBackup
     naming the directory and the complete backups there."""
     complete = [b for b in scan(backup_dir) if b["has_metadata"]]
     if snapshot and snapshot != LATEST:
         name = os.path.basename(snapshot.rstrip("/"))
+        for suffix in (".json", ENCRYPTED_SUFFIX):  # the record's or the encrypted file's name
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
         named = [b for b in complete if b["name"] == name]
         if not named:
             raise NoSuchBackup(

@@ -203,8 +203,11 @@ def take_like(etcdctl, env, client_url, recorded, timeout=120):
     revision = recorded["revision"]
 
     def counts():
-        if keys_as_recorded(client_url, revision, recorded.get("keys") or {}, timeout):
-            return dict(recorded["keys"])
+        try:
+            if keys_as_recorded(client_url, revision, recorded.get("keys") or {}, timeout):
+                return dict(recorded["keys"])
+        except EtcdctlError:
+            pass  # no gateway (or it refused): etcdctl counts, and says what is wrong
         return count_keys(etcdctl, env, revision, timeout)
 
     return _take(etcdctl, env, revision, timeout, counts)
@@ -248,7 +251,12 @@ def _exact_prefix(resource):
     group's resources (``/registry/g.io/`` holds ``g.io/r`` keys too)."""
     if resource == OTHER or ("." in resource and "/" not in resource):
         return None
-    return f"{REGISTRY}{resource}/".encode("utf-8", "surrogateescape")
+    prefix = f"{REGISTRY}{resource}/".encode("utf-8", "surrogateescape")
+    # only a name resource_of() gives for every key below it ('x/y' is not one: its keys
+    # are of resource 'x'; nor 'g.io/r/s')
+    if resource_of(prefix + b"k") != resource or resource_of(prefix + b"k/l/m") != resource:
+        return None
+    return prefix
 
 
 class _Gateway:

@@ -70,6 +70,10 @@ def test_refusals_change_nothing(backup_on_host_only, tmp_path):
 
     out = refused(lab, from_host(backup, host="nohost"))
     assert "etcd_restore_backup_host=nohost is no host of the inventory" in out, out[-2000:]
+    out = refused(lab, from_host(backup, host="docker9"))
+    assert "etcd_restore_backup_host=docker9 is a master" in out, out[-2000:]
+    out = refused(lab, from_host(backup, "-e", f"etcd_restore_snapshot={backup.snapshot}"))
+    assert f"etcd_restore_snapshot={backup.snapshot} is a path, but with" in out, out[-2000:]
 
     def moved_away(doc):
         doc["all"]["children"]["backup_hosts"]["hosts"][BACKUP_HOST]["ansible_host"] = "10.77.0.250"

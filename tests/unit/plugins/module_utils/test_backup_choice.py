@@ -27,6 +27,9 @@ def test_a_named_backup_by_file_name_or_path(tmp_path):
     assert only["name"] == snap(stamps[2])
     (again,) = choose(str(directory), f"/anywhere/{snap(stamps[2])}")
     assert again["name"] == snap(stamps[2])
+    # by the name of its record or of its encrypted file, as a listing shows them
+    for shown in (f"{snap(stamps[2])}.json", f"{snap(stamps[2])}.age"):
+        assert [b["name"] for b in choose(str(directory), shown)] == [snap(stamps[2])]
 
 
 def test_an_incomplete_or_missing_backup_is_refused_with_what_is_there(tmp_path):

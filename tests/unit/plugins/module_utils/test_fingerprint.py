@@ -221,9 +221,32 @@ def test_counts_that_differ_from_the_record_are_told_apart(version, tmp_path):
         etcd.stop()
 
 
-def test_a_dotted_resource_without_its_group_is_counted_key_by_key():
-    # /registry/g.io/ would also hold g.io/r keys: no request is made (nothing listens here)
-    assert not keys_as_recorded("http://127.0.0.1:9", 5, {"g.io": 1, "pods": 2})
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "g.io",  # /registry/g.io/ also holds g.io/r keys
+        "x/y",  # /registry/x/y/z is of resource x
+        "g.io/r/s",  # /registry/g.io/r/s/a is of resource g.io/r
+    ],
+)
+def test_a_name_resource_of_does_not_give_is_counted_key_by_key(resource):
+    # no request is made (nothing listens here)
+    assert not keys_as_recorded("http://127.0.0.1:9", 5, {resource: 1, "pods": 2})
+
+
+def test_a_count_that_cannot_be_asked_falls_back_to_etcdctl(version, tmp_path):
+    etcd = Etcd(version, tmp_path / "m")
+    try:
+        etcd.start()
+        revision = fill(etcd)
+        recorded = take(etcd.etcdctl, etcd.env(), revision)
+        nobody = "http://127.0.0.1:9"  # no gateway there: key by key, the same result
+        assert take_like(etcd.etcdctl, etcd.env(), nobody, recorded) == recorded
+    finally:
+        etcd.stop()
+
+
+def test_an_unreachable_gateway_is_an_error_naming_it():
     with pytest.raises(EtcdctlError, match=r"127\.0\.0\.1:9 failed"):
         keys_as_recorded("http://127.0.0.1:9", 5, {"pods": 2}, timeout=5)
 
