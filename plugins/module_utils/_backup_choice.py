@@ -40,7 +40,12 @@ def choose(backup_dir, snapshot=LATEST, last=1):
     by its last part), or with ``latest`` (or
     nothing) the newest ``last``. Each is a _retention.scan entry. Raises NoSuchBackup
     naming the directory and the complete backups there."""
-    complete = [b for b in scan(backup_dir) if b["has_metadata"]]
+    try:
+        complete = [b for b in scan(backup_dir) if b["has_metadata"]]
+    except OSError as exc:  # a missing directory is no error: it holds no backup
+        raise NoSuchBackup(
+            f"cannot read the backups in {backup_dir}: {exc.strerror or exc}", dir=backup_dir
+        ) from None
     if snapshot and snapshot != LATEST:
         name = os.path.basename(snapshot.rstrip("/"))
         for suffix in (".json", ENCRYPTED_SUFFIX):  # the record's or the encrypted file's name

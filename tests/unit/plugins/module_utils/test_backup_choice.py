@@ -76,3 +76,16 @@ def test_find_describes_the_files_of_an_encrypted_backup(tmp_path):
         "size": (directory / f"{snap(NEW)}.age").stat().st_size,
     }
     assert found["backups"] == [found["backup"]]
+
+
+def test_a_directory_that_cannot_be_read_says_so(tmp_path, monkeypatch):
+    def denied(_directory):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(
+        "ansible_collections.kubedr.etcd.plugins.module_utils._backup_choice.scan", denied
+    )
+    with pytest.raises(
+        NoSuchBackup, match=f"^cannot read the backups in {tmp_path}: Permission denied$"
+    ):
+        choose(str(tmp_path))
