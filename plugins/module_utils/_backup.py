@@ -66,6 +66,12 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
 from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     take as take_fingerprint,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (
+    RetentionError,
+    apply_rules,
+    rules_given,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._retention import check_rules
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     build_metadata,
@@ -213,6 +219,7 @@ def save_verified_snapshot(
     collection_version=None,
     control_plane_archives=(),
     fingerprint=True,
+    retention=None,
 ):
     """Save, verify and record one snapshot. See the module docstring for the steps.
 
@@ -220,14 +227,21 @@ def save_verified_snapshot(
     etcd_member_facts shape); ``tls``: (cacert, cert, key); ``when``: the
     backup's time (names the file); ``control_plane_archives``: listed in the
     metadata; ``fingerprint``: take the fingerprint at the snapshot's revision (when it
-    fails, the record holds {'error': why} and a note says so). Returns {'snapshot',
-    'metadata_file', 'metadata', 'endpoint', 'notes', 'timings', 'peak_rss_kib'}.
+    fails, the record holds {'error': why} and a note says so); ``retention``: rules
+    ({'keep_last', 'keep_days'}) applied to ``dest_dir`` once the new backup is complete,
+    never pruning it (``_pruning.apply_rules``). Returns {'snapshot', 'metadata_file',
+    'metadata', 'endpoint', 'notes', 'timings', 'peak_rss_kib'}, and 'retention' (what
+    it pruned and kept) when rules are given.
     """
     etcdctl = tools.get("etcdctl") if tools else None
     if not etcdctl or not etcdctl.get("path"):
         raise BackupError("etcdctl is not installed on this master; it is needed to save")
     if not endpoints:
         raise BackupError("no etcd endpoints to save from")
+    try:
+        check_rules(**rules_given(retention))
+    except ValueError as exc:
+        raise BackupError(f"{exc}; nothing was saved") from None
     timings = {}
     t0 = time.monotonic()
     endpoint, notes = pick_endpoint(etcdctl, endpoints, tls, preferred_endpoint)
@@ -315,8 +329,18 @@ def save_verified_snapshot(
             raise
     finally:
         _remove(*leftovers)
+    pruned = None
+    if rules_given(retention):
+        t4 = time.monotonic()
+        try:
+            pruned = apply_rules(dest_dir, retention, os.path.basename(final))
+        except RetentionError as exc:
+            raise BackupError(f"{final} is saved and verified, but {exc}") from None
+        timings["retention"] = round(time.monotonic() - t4, 3)
     timings["total"] = round(time.monotonic() - t0, 3)
+    extra = {"retention": pruned} if pruned is not None else {}
     return {
+        **extra,
         "snapshot": final,
         "metadata_file": metadata_path(final),
         "metadata": metadata,

@@ -7,7 +7,8 @@
 
 Each function returns a new dict to merge into a module's argument_spec; the
 options are documented once, by the doc fragment of the same name in
-plugins/doc_fragments/ (kubedr.etcd.tls, kubedr.etcd.tools, kubedr.etcd.age).
+plugins/doc_fragments/ (kubedr.etcd.tls, kubedr.etcd.tools, kubedr.etcd.age,
+kubedr.etcd.retention).
 """
 
 from __future__ import annotations
@@ -31,3 +32,8 @@ def tools_argument_spec():
 def age_argument_spec():
     """age_command: the age binary."""
     return {"age_command": {"type": "str", "default": "age"}}
+
+
+def retention_argument_spec():
+    """keep_last and keep_days: the retention rules (plugins/module_utils/_retention.py)."""
+    return {"keep_last": {"type": "int"}, "keep_days": {"type": "float"}}

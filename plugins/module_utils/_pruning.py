@@ -163,12 +163,13 @@ def decide(directory, keep_last=None, keep_days=None, now=None, protect=(), extr
         referenced = {
             path for record in records.values() for path in archive_paths(directory, record)
         }
-        archives = [
-            archive
-            for archive in standalone_archives(directory, backups, referenced)
-            if archive["path"] not in protected
-        ]
+        # protected ones count among the archives kept, like a protected snapshot
+        archives = standalone_archives(directory, backups, referenced)
         lone = plan(archives, keep_last=keep_last, keep_days=keep_days, now=now)
+        for name in [name for name in lone["prune"] if name in protect]:
+            lone["prune"].remove(name)
+            lone["keep"].append(name)
+            lone["reasons"][name] = "kept: the backup this run made"
         lone_paths = {archive["name"]: archive["path"] for archive in archives}
         doomed.extend(lone_paths[name] for name in lone["prune"])
         reasons.update(lone["reasons"])
@@ -199,6 +200,68 @@ def remove_files(paths):
             continue
         removed.append(path)
     return removed, errors
+
+
+def prune(directory, keep_last=None, keep_days=None, check_mode=False, diff=False, protect=()):
+    """Retention in ``directory``: decide, then remove (in check mode: only say). Returns
+    ({'changed', 'kept', 'pruned', 'ignored', 'reasons', 'msg'} plus 'diff' when ``diff``,
+    ['<path>: <why>'] of the files that could not be removed). ``protect``: as for
+    ``decide``. Raises ValueError for a rule that would delete every backup."""
+    decision = decide(directory, keep_last=keep_last, keep_days=keep_days, protect=protect)
+    listing = listing_diff(directory, decision["doomed"]) if diff else None
+    errors = []
+    if check_mode:
+        pruned = decision["doomed"]
+    else:
+        pruned, errors = remove_files(decision["doomed"])
+    result = {
+        "changed": bool(pruned),
+        "kept": decision["kept"],
+        "pruned": pruned,
+        "ignored": decision["ignored"],
+        "reasons": decision["reasons"],
+    }
+    if listing is not None:
+        result["diff"] = listing
+    verb = "would prune" if check_mode else "pruned"
+    pruned_count = len(decision["pruned_backups"]) + len(decision["pruned_archives"])
+    if pruned_count:
+        result["msg"] = (
+            f"{verb} {pruned_count} backup(s) ({len(pruned)} files),"
+            f" kept {len(decision['kept_backups']) + len(decision['kept_archives'])}"
+        )
+    else:
+        result["msg"] = f"nothing to prune, kept {len(decision['kept_backups'])}"
+    return result, errors
+
+
+class RetentionError(Exception):
+    """Retention could not remove every file it pruned; ``retention`` holds what it did."""
+
+    def __init__(self, msg, retention):
+        super().__init__(msg)
+        self.retention = retention
+
+
+def rules_given(rules):
+    """The retention rules of ``rules`` ({'keep_last', 'keep_days'}) that are set."""
+    return {k: v for k, v in (rules or {}).items() if v is not None}
+
+
+def apply_rules(directory, rules, newest, check_mode=False):
+    """Retention in ``directory`` by ``rules`` once the backup ``newest`` (a file name: a
+    snapshot or an archive this run made) is in it - never pruning ``newest``. For the
+    modules that make or file a backup and prune in the same run (one module start, not
+    two). None when no rule is set; else prune()'s result. Raises ValueError for a rule
+    that would delete every backup (check_rules, before anything is made, tells early),
+    RetentionError when a file could not be removed."""
+    rules = rules_given(rules)
+    if not rules:
+        return None
+    done, errors = prune(directory, check_mode=check_mode, protect=(newest,), **rules)
+    if errors:
+        raise RetentionError("retention could not remove " + "; ".join(errors), done)
+    return done
 
 
 def listing_diff(directory, doomed):

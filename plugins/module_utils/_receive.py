@@ -10,6 +10,9 @@ install it beside the earlier backups (the etcd_backup_receive module).
 gives) and what ``dest_dir`` holds already, then moves the files in - archives, snapshot,
 the record last - or, in check mode, says what it would install. Any problem raises
 ReceiveError; a copy that is cut short or corrupt has its incoming files removed first.
+Given retention rules, it then prunes ``dest_dir`` by them (``_pruning.prune``, as the
+etcd_backup_retention module does), never the backup it received: one task, where a
+separate retention task would cost the run another module start.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._files import (
     remove,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import TaskFailure
+from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (
+    RetentionError,
+    apply_rules,
+    rules_given,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._retention import check_rules
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     backup_files,
@@ -206,7 +215,14 @@ class Receiver:
     what the user should be told besides."""
 
     def __init__(
-        self, incoming_dir, dest_dir, name, require_archives=True, check_mode=False, warn=None
+        self,
+        incoming_dir,
+        dest_dir,
+        name,
+        require_archives=True,
+        check_mode=False,
+        warn=None,
+        retention=None,
     ):
         self.name = name
         self.incoming_dir = incoming_dir
@@ -215,6 +231,8 @@ class Receiver:
         self.check_mode = check_mode
         self.removed = []
         self.warn = warn or (lambda _message: None)
+        # {'keep_last', 'keep_days'}: prune dest_dir by these rules once the backup is in
+        self.retention = rules_given(retention)
 
     def cleanup_incoming(self, parts):
         """Remove every incoming file of this backup (not in check mode)."""
@@ -324,8 +342,13 @@ class Receiver:
         return parts, problems
 
     def run(self):
-        """Verify and install (in check mode: verify and say); the module's result."""
+        """Verify and install (in check mode: verify and say), then prune when given rules;
+        the module's result."""
         check_arguments(self.incoming_dir, self.dest_dir, self.name)
+        try:
+            check_rules(**self.retention)
+        except ValueError as exc:
+            raise ReceiveError(f"{exc}; nothing was received or pruned") from None
         metadata, meta_part = self.read_metadata()
         parts, copy_problems = self.plan(metadata, meta_part)
         clashes, missing = [], []
@@ -382,7 +405,7 @@ class Receiver:
                 if to_install
                 else f"{self.name} is already in {self.dest_dir}"
             )
-            return {"changed": bool(to_install), **result}
+            return self.apply_retention({"changed": bool(to_install), **result})
 
         self.install(to_install, parts)
         for part in parts:
@@ -393,7 +416,28 @@ class Receiver:
             if to_install
             else f"{self.name} is already in {self.dest_dir}"
         )
-        return {"changed": bool(to_install), **result}
+        return self.apply_retention({"changed": bool(to_install), **result})
+
+    def apply_retention(self, result):
+        """``result`` with the retention done in dest_dir (in check mode: what it would
+        prune of what is there), when rules were given; raises ReceiveError when a file
+        could not be removed - the backup stays received."""
+        try:
+            done = apply_rules(self.dest_dir, self.retention, self.name, self.check_mode)
+        except RetentionError as exc:
+            raise ReceiveError(
+                f"{self.name} is received into {self.dest_dir}, but {exc}",
+                **{k: v for k, v in result.items() if k not in ("msg", "changed")},
+                retention=exc.retention,
+            ) from None
+        if done is None:
+            return result
+        return {
+            **result,
+            "changed": result["changed"] or done["changed"],
+            "retention": done,
+            "msg": f"{result['msg']}; {done['msg']}",
+        }
 
     def install(self, to_install, parts):
         """Move the parts to install into dest_dir, in order; on a failure take back what

@@ -98,6 +98,14 @@ def _epoch(now):
     return float(now)
 
 
+def check_rules(keep_last=None, keep_days=None):
+    """Raise ValueError, naming the value and the fix, for a rule ``plan`` refuses."""
+    if keep_last is not None and (isinstance(keep_last, bool) or keep_last < 1):
+        raise ValueError(f"keep_last={keep_last} would delete every backup; use at least 1")
+    if keep_days is not None and (isinstance(keep_days, bool) or keep_days < 0):
+        raise ValueError(f"keep_days={keep_days} is negative; use 0 or more days")
+
+
 def plan(backups, keep_last=None, keep_days=None, now=None):
     """Decide what to keep: {'keep': [names], 'prune': [names], 'ignored': [names],
     'reasons': {name: why}}, each list newest first.
@@ -108,10 +116,7 @@ def plan(backups, keep_last=None, keep_days=None, now=None):
     seconds or aware datetime, default the current time). With no rule all are
     kept. The newest complete backup is always kept.
     """
-    if keep_last is not None and (isinstance(keep_last, bool) or keep_last < 1):
-        raise ValueError(f"keep_last={keep_last} would delete every backup; use at least 1")
-    if keep_days is not None and (isinstance(keep_days, bool) or keep_days < 0):
-        raise ValueError(f"keep_days={keep_days} is negative; use 0 or more days")
+    check_rules(keep_last, keep_days)
     now = _epoch(now)
     ordered = _newest_first(backups)
     complete = [backup for backup in ordered if backup.get("has_metadata")]

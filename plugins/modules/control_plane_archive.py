@@ -18,6 +18,10 @@ description:
     into place; a failure (a full disk, say) leaves nothing behind.
   - A dead master needs these files back, and a restore moves the manifests around; keep one
     archive per master with each etcd snapshot.
+  - Given O(keep_last) or O(keep_days), once the archive is written it prunes O(dest_dir) by
+    those rules, exactly as M(kubedr.etcd.etcd_backup_retention) does, never the new archive -
+    on a master that does not save the snapshot, its archives are the only backups it keeps.
+    A rule that would delete every backup is refused before anything is written.
 options:
   src:
     description: Directory to archive.
@@ -46,6 +50,7 @@ notes:
   - Runs with the Python standard library only.
 extends_documentation_fragment:
   - kubedr.etcd.attributes
+  - kubedr.etcd.retention
   - ansible.builtin.action_common_attributes
 """
 
@@ -59,6 +64,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+retention:
+  description:
+    - What retention did in O(dest_dir) once the archive was written (in check mode, what it
+      would prune of what is there) - the fields M(kubedr.etcd.etcd_backup_retention)
+      returns - C(kept), C(pruned), C(ignored), C(reasons) and C(msg).
+  returned: when O(keep_last) or O(keep_days) is set
+  type: dict
+  sample:
+    kept: [/var/backups/kubedr-etcd/kubernetes-docker9-20261126T030000Z.tar.gz]
+    pruned: []
+    ignored: []
+    reasons: {}
+    msg: nothing to prune, kept 0
 path:
   description: Full path of the archive.
   returned: always
@@ -101,6 +119,17 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (  # n
     archive_directory,
     archive_name,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    retention_argument_spec,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (  # noqa: E402
+    RetentionError,
+    apply_rules,
+    rules_given,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._retention import (  # noqa: E402
+    check_rules,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     check_stamp,
     new_stamp,
@@ -115,37 +144,40 @@ def main():
             "dest_dir": {"type": "path", "default": "/var/backups/kubedr-etcd"},
             "host": {"type": "str"},
             "stamp": {"type": "str"},
+            **retention_argument_spec(),
         },
         supports_check_mode=True,
     )
     p = module.params
     host = p["host"] or socket.gethostname()
-    stamp = p["stamp"]
-    if stamp:
-        try:
-            stamp = check_stamp(stamp)
-        except ValueError as exc:
-            module.fail_json(msg=str(exc))
-    else:
-        stamp = new_stamp()
+    rules = {"keep_last": p["keep_last"], "keep_days": p["keep_days"]}
+    try:
+        stamp = check_stamp(p["stamp"]) if p["stamp"] else new_stamp()
+        check_rules(**rules_given(rules))
+    except ValueError as exc:
+        module.fail_json(msg=f"{exc}; nothing was written")
     name = archive_name(host, stamp)
     path = os.path.join(p["dest_dir"], name)
     result = {"path": path, "file": name, "host": host}
     if not os.path.isdir(p["src"]):
         module.fail_json(msg=f"src={p['src']} is not a directory: nothing to archive", **result)
     if os.path.exists(path):
-        module.exit_json(
-            changed=False, size=os.path.getsize(path), sha256=sha256_file(path), **result
-        )
-    if module.check_mode:
-        module.exit_json(changed=True, msg=f"would archive {p['src']} to {path}", **result)
+        result.update(changed=False, size=os.path.getsize(path), sha256=sha256_file(path))
+    elif module.check_mode:
+        result.update(changed=True, msg=f"would archive {p['src']} to {path}")
+    else:
+        try:
+            os.makedirs(p["dest_dir"], mode=0o700, exist_ok=True)
+            result.update(archive_directory(p["src"], path), changed=True)
+        except (OSError, ArchiveError) as exc:
+            module.fail_json(msg=str(exc), **result)
     try:
-        os.makedirs(p["dest_dir"], mode=0o700, exist_ok=True)
-        done = archive_directory(p["src"], path)
-    except (OSError, ArchiveError) as exc:
-        module.fail_json(msg=str(exc), **result)
-    result.update(done)
-    module.exit_json(changed=True, **result)
+        pruned = apply_rules(p["dest_dir"], rules, name, check_mode=module.check_mode)
+    except RetentionError as exc:
+        module.fail_json(msg=f"{path} is written, but {exc}", retention=exc.retention, **result)
+    if pruned is not None:
+        result["retention"] = pruned
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ description:
     are copies; the snapshot stays on the master), nothing of it is left in O(dest_dir), the
     backups received before are not touched, and the module fails naming the file, the
     expected and the actual values.
+  - Given O(keep_last) or O(keep_days), once the backup is installed it prunes O(dest_dir) by
+    those rules, exactly as M(kubedr.etcd.etcd_backup_retention) does, and never the backup it
+    received. Without either, nothing is pruned.
 options:
   incoming_dir:
     description: Directory the files of the backup were copied into.
@@ -65,7 +68,8 @@ attributes:
     support: full
     details:
       - When every file is already in O(dest_dir) with the right sha256, nothing changes
-        (incoming duplicates are removed, which does not count as a change).
+        (incoming duplicates are removed, which does not count as a change), and a second
+        run with the same retention rules finds nothing to prune.
 notes:
   - Runs with the Python standard library only.
   - Installed files get mode 0600; they hold every secret of the cluster.
@@ -75,6 +79,7 @@ seealso:
   - module: kubedr.etcd.etcd_backup_retention
 extends_documentation_fragment:
   - kubedr.etcd.attributes
+  - kubedr.etcd.retention
   - ansible.builtin.action_common_attributes
 """
 
@@ -86,11 +91,12 @@ EXAMPLES = r"""
     flat: true
   loop: "{{ [snapshot.snapshot, snapshot.metadata_file] + archive_paths }}"
 
-- name: Verify it and install it beside the earlier backups
+- name: Verify it, install it beside the earlier backups, and keep the newest 14
   kubedr.etcd.etcd_backup_receive:
     incoming_dir: /srv/etcd-backups/incoming
     dest_dir: /srv/etcd-backups/cluster1
     snapshot: "{{ snapshot.snapshot | basename }}"
+    keep_last: 14
   delegate_to: localhost
   run_once: true
 """
@@ -131,6 +137,42 @@ missing_archives:
   type: list
   elements: str
   sample: []
+retention:
+  description:
+    - What retention did in O(dest_dir) - the same fields
+      M(kubedr.etcd.etcd_backup_retention) returns (in check mode, what it would prune).
+  returned: when O(keep_last) or O(keep_days) is set
+  type: dict
+  contains:
+    kept:
+      description: Paths of the backups kept, newest first, then standalone archives.
+      returned: success
+      type: list
+      elements: str
+    pruned:
+      description: Paths of the files removed (in check mode, that would be removed).
+      returned: success
+      type: list
+      elements: str
+    ignored:
+      description: Snapshots without a readable metadata record, left alone.
+      returned: success
+      type: list
+      elements: str
+    reasons:
+      description: Why each backup was kept, pruned or ignored, by file name.
+      returned: success
+      type: dict
+    msg:
+      description: What retention did, in one line.
+      returned: success
+      type: str
+  sample:
+    kept: [/srv/etcd-backups/cluster1/etcd-snapshot-20261126T030000Z.db]
+    pruned: []
+    ignored: []
+    reasons: {}
+    msg: nothing to prune, kept 1
 removed_from_incoming:
   description: Incoming files removed - duplicates on success, the whole failed backup on failure.
   returned: always
@@ -141,6 +183,9 @@ removed_from_incoming:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    retention_argument_spec,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
     exit_from,
 )
@@ -156,6 +201,7 @@ def main():
             "dest_dir": {"type": "path", "required": True},
             "snapshot": {"type": "str", "required": True},
             "require_archives": {"type": "bool", "default": True},
+            **retention_argument_spec(),
         },
         supports_check_mode=True,
     )
@@ -167,6 +213,7 @@ def main():
         require_archives=p["require_archives"],
         check_mode=module.check_mode,
         warn=module.warn,
+        retention={"keep_last": p["keep_last"], "keep_days": p["keep_days"]},
     )
     exit_from(module, receiver.run)
 

@@ -30,12 +30,6 @@ options:
     description: Directory holding the backups. When it does not exist there is nothing to prune.
     type: path
     required: true
-  keep_last:
-    description: Keep the newest N complete backups. At least 1.
-    type: int
-  keep_days:
-    description: Keep every complete backup younger than this many days (fractions allowed).
-    type: float
 attributes:
   check_mode:
     support: full
@@ -56,6 +50,7 @@ seealso:
   - module: kubedr.etcd.etcd_backup_receive
 extends_documentation_fragment:
   - kubedr.etcd.attributes
+  - kubedr.etcd.retention
   - ansible.builtin.action_common_attributes
 """
 
@@ -125,10 +120,11 @@ import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    retention_argument_spec,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (  # noqa: E402
-    decide,
-    listing_diff,
-    remove_files,
+    prune,
 )
 
 
@@ -136,8 +132,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "dir": {"type": "path", "required": True},
-            "keep_last": {"type": "int"},
-            "keep_days": {"type": "float"},
+            **retention_argument_spec(),
         },
         supports_check_mode=True,
     )
@@ -155,35 +150,17 @@ def main():
             msg=f"no backups in {directory}: nothing to prune",
         )
     try:
-        decision = decide(directory, keep_last=p["keep_last"], keep_days=p["keep_days"])
+        result, errors = prune(
+            directory,
+            keep_last=p["keep_last"],
+            keep_days=p["keep_days"],
+            check_mode=module.check_mode,
+            diff=module._diff,
+        )
     except ValueError as exc:
         module.fail_json(msg=f"{exc}; nothing was removed")
-    diff = listing_diff(directory, decision["doomed"]) if module._diff else None
-    errors = []
-    if module.check_mode:
-        pruned = decision["doomed"]
-    else:
-        pruned, errors = remove_files(decision["doomed"])
-    result = {
-        "changed": bool(pruned),
-        "kept": decision["kept"],
-        "pruned": pruned,
-        "ignored": decision["ignored"],
-        "reasons": decision["reasons"],
-    }
-    if diff is not None:
-        result["diff"] = diff
     if errors:
-        module.fail_json(msg="could not remove " + "; ".join(errors), **result)
-    verb = "would prune" if module.check_mode else "pruned"
-    pruned_count = len(decision["pruned_backups"]) + len(decision["pruned_archives"])
-    if pruned_count:
-        result["msg"] = (
-            f"{verb} {pruned_count} backup(s) ({len(pruned)} files),"
-            f" kept {len(decision['kept_backups']) + len(decision['kept_archives'])}"
-        )
-    else:
-        result["msg"] = f"nothing to prune, kept {len(decision['kept_backups'])}"
+        module.fail_json(**{**result, "msg": "could not remove " + "; ".join(errors)})
     module.exit_json(**result)
 
 

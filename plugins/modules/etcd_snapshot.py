@@ -26,6 +26,10 @@ description:
     (C(endpoint hashkv) at that revision and the key count of every resource under
     C(/registry/)), taken right after the save, that a drill compares a restored copy with.
   - On any failure nothing is left behind and the message says what went wrong.
+  - Given O(keep_last) or O(keep_days), once the new backup is complete it prunes O(dest_dir)
+    by those rules, exactly as M(kubedr.etcd.etcd_backup_retention) does, never the new backup
+    (in check mode it says what it would prune of the backups there). A rule that would
+    delete every backup is refused before anything is saved.
 options:
   endpoints:
     description:
@@ -94,6 +98,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - kubedr.etcd.tls
   - kubedr.etcd.tools
+  - kubedr.etcd.retention
 """
 
 EXAMPLES = r"""
@@ -112,6 +117,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+retention:
+  description:
+    - What retention did in O(dest_dir) once the new backup was complete (in check mode, what
+      it would prune of what is there) - the fields M(kubedr.etcd.etcd_backup_retention)
+      returns - C(kept), C(pruned), C(ignored), C(reasons) and C(msg).
+  returned: when O(keep_last) or O(keep_days) is set
+  type: dict
+  sample:
+    kept: [/var/backups/kubedr-etcd/etcd-snapshot-20261126T030000Z.db]
+    pruned: []
+    ignored: []
+    reasons: {}
+    msg: nothing to prune, kept 1
 snapshot:
   description: Path of the verified snapshot (in check mode, the path it would have).
   returned: always
@@ -202,12 +220,16 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._backup import (  # no
     save_verified_snapshot,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    retention_argument_spec,
     tls_argument_spec,
     tools_argument_spec,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import mib  # noqa: E402
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (  # noqa: E402
     EtcdctlError,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (  # noqa: E402
+    apply_rules,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     snapshot_file_name,
@@ -246,10 +268,13 @@ def plan_only(module, tools, tls, when):
     path = os.path.join(p["dest_dir"], snapshot_file_name(when))
     try:
         check_space(p["dest_dir"], info["db_size"], p["trial_restore"])
-    except BackupError as exc:
+        rules = {"keep_last": p["keep_last"], "keep_days": p["keep_days"]}
+        pruned = apply_rules(p["dest_dir"], rules, os.path.basename(path), check_mode=True)
+    except (BackupError, ValueError) as exc:
         module.fail_json(msg=str(exc), snapshot=path, endpoint=endpoint, notes=notes)
     module.exit_json(
         changed=True,
+        **({"retention": pruned} if pruned is not None else {}),
         snapshot=path,
         endpoint=endpoint,
         notes=notes,
@@ -272,6 +297,7 @@ def main():
             "kubernetes_version": {"type": "str"},
             "control_plane_archives": {"type": "list", "elements": "dict", "default": []},
             "collection_version": {"type": "str"},
+            **retention_argument_spec(),
         },
         supports_check_mode=True,
     )
@@ -301,6 +327,7 @@ def main():
             kubernetes_version=p["kubernetes_version"],
             collection_version=p["collection_version"],
             control_plane_archives=p["control_plane_archives"],
+            retention={"keep_last": p["keep_last"], "keep_days": p["keep_days"]},
         )
     except BackupError as exc:
         module.fail_json(msg=str(exc))

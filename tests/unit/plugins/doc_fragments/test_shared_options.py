@@ -4,17 +4,23 @@
 import pytest
 import yaml
 
-from ansible_collections.kubedr.etcd.plugins.doc_fragments import age, tls, tools
+from ansible_collections.kubedr.etcd.plugins.doc_fragments import age, retention, tls, tools
 from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (
     age_argument_spec,
+    retention_argument_spec,
     tls_argument_spec,
     tools_argument_spec,
 )
 
-PAIRS = [(tls, tls_argument_spec), (tools, tools_argument_spec), (age, age_argument_spec)]
+PAIRS = [
+    (tls, tls_argument_spec),
+    (tools, tools_argument_spec),
+    (age, age_argument_spec),
+    (retention, retention_argument_spec),
+]
 
 
-@pytest.mark.parametrize(("fragment", "spec"), PAIRS, ids=["tls", "tools", "age"])
+@pytest.mark.parametrize(("fragment", "spec"), PAIRS, ids=["tls", "tools", "age", "retention"])
 def test_fragment_documents_the_spec(fragment, spec):
     documented = yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"]
     specified = spec()

@@ -33,6 +33,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
 from tests.support.etcd_process import NO_TLS, VERSIONS, pod_keys, running_cluster, seed
 from tests.support.files import listing
 from tests.support.ports import free_ports
+from tests.unit.plugins.modules.conftest import make_backup, snap
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -256,3 +257,32 @@ def test_damaged_save_is_refused_with_the_trailer_as_reason(cluster, tmp_path):
     verified, status = _backup.verify_saved(cluster.tools, saved["snapshot"], "http://m1")
     assert verified["sha256"] == saved["metadata"]["snapshot"]["sha256"]
     assert status["revision"] == saved["metadata"]["snapshot"]["revision"]
+
+
+def test_retention_prunes_once_the_new_backup_is_complete(cluster, tmp_path):
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    for stamp in ("20261124T030000Z", "20261125T030000Z"):
+        make_backup(dest, stamp, hosts=())
+    result = save(cluster, dest, do_trial_restore=False, retention={"keep_last": 2})
+    assert listing(dest) == sorted(
+        [NAME, f"{NAME}.json", snap("20261125T030000Z"), f"{snap('20261125T030000Z')}.json"]
+    )
+    assert result["retention"]["msg"] == "pruned 1 backup(s) (2 files), kept 2"
+    assert "retention" in result["timings"]
+
+
+def test_a_rule_that_would_delete_everything_is_refused_before_saving(cluster, tmp_path):
+    dest = tmp_path / "backups"
+    with pytest.raises(BackupError, match=r"^keep_last=0 would delete every backup; use at least"):
+        save(cluster, dest, do_trial_restore=False, retention={"keep_last": 0})
+    assert listing(dest) is None
+
+
+def test_without_rules_nothing_is_pruned(cluster, tmp_path):
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    make_backup(dest, "20261124T030000Z", hosts=())
+    result = save(cluster, dest, do_trial_restore=False, retention={"keep_last": None})
+    assert "retention" not in result
+    assert snap("20261124T030000Z") in listing(dest)

@@ -3,6 +3,7 @@ as a master writes them (make_backup), copied into an incoming directory."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 
@@ -124,3 +125,86 @@ def test_check_arguments_refuses_same_directory(tmp_path):
 def test_check_arguments_refuses_missing_incoming(tmp_path):
     with pytest.raises(ReceiveError, match="is not a directory: copy the backup there first"):
         check_arguments(str(tmp_path / "nowhere"), str(tmp_path / "dest"), snap(STAMP))
+
+
+OLDER = ("20261124T030000Z", "20261125T030000Z")
+
+
+@pytest.fixture
+def copied_beside_older(copied):
+    """``copied``, with two older complete backups already in dest."""
+    incoming, dest = copied
+    dest.mkdir()
+    for stamp in OLDER:
+        make_backup(dest, stamp)
+    return incoming, dest
+
+
+def test_retention_prunes_dest_after_installing(copied_beside_older):
+    incoming, dest = copied_beside_older
+    result = receiver(incoming, dest, retention={"keep_last": 2, "keep_days": None}).run()
+    assert result["changed"] is True
+    assert listing(dest) == sorted(backup_names(STAMP) + backup_names(OLDER[1]))
+    assert sorted(result["retention"]["pruned"]) == sorted(
+        str(dest / name) for name in backup_names(OLDER[0])
+    )
+    files = len(backup_names(OLDER[0]))
+    assert result["msg"].endswith(f"; pruned 1 backup(s) ({files} files), kept 2")
+
+
+def test_retention_never_prunes_the_backup_received(copied_beside_older):
+    """keep_days that no backup is young enough for: the newest is kept by plan(), and the
+    one received is protected even when an older file claims to be newer."""
+    incoming, dest = copied_beside_older
+    make_backup(dest, "20261127T030000Z")  # newer than the one received
+    result = receiver(incoming, dest, retention={"keep_last": 1}).run()
+    assert snap(STAMP) in listing(dest)
+    assert result["retention"]["reasons"][snap(STAMP)] == "kept: the backup this run made"
+    assert snap(OLDER[0]) not in listing(dest)
+
+
+def test_without_rules_nothing_is_pruned(copied_beside_older):
+    incoming, dest = copied_beside_older
+    result = receiver(incoming, dest, retention={"keep_last": None, "keep_days": None}).run()
+    assert "retention" not in result
+    assert len(listing(dest)) == 3 * len(backup_names(STAMP))
+
+
+def test_retention_in_check_mode_removes_nothing(copied_beside_older):
+    incoming, dest = copied_beside_older
+    before = listing(dest)
+    result = receiver(incoming, dest, check_mode=True, retention={"keep_last": 1}).run()
+    assert result["retention"]["pruned"]
+    assert listing(dest) == before
+    assert len(listing(incoming)) == len(backup_names(STAMP))
+
+
+def test_a_rule_that_would_delete_everything_is_refused_before_receiving(copied_beside_older):
+    incoming, dest = copied_beside_older
+    before = listing(dest)
+    with pytest.raises(ReceiveError, match=r"keep_last=0 would delete every backup; use at"):
+        receiver(incoming, dest, retention={"keep_last": 0}).run()
+    assert listing(dest) == before
+    assert len(listing(incoming)) == len(backup_names(STAMP))
+
+
+def test_a_file_retention_cannot_remove_fails_with_the_backup_received(
+    copied_beside_older, monkeypatch
+):
+    incoming, dest = copied_beside_older
+    real_unlink = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        if str(path).endswith(snap(OLDER[0])):
+            raise PermissionError(13, "Permission denied")
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    with pytest.raises(ReceiveError) as caught:
+        receiver(incoming, dest, retention={"keep_last": 2}).run()
+    assert str(caught.value) == (
+        f"{snap(STAMP)} is received into {dest}, but retention could not remove"
+        f" {dest / snap(OLDER[0])}: Permission denied"
+    )
+    assert snap(STAMP) in listing(dest)
+    assert caught.value.details["installed"]

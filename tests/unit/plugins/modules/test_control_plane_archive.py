@@ -101,7 +101,49 @@ def test_check_mode_writes_nothing(etc, tmp_path):
 
 def test_bad_stamp_and_missing_src(etc, tmp_path):
     failed = run_fail(args(etc, tmp_path / "b", stamp="2026-11-26"))
-    assert failed["msg"] == "stamp='2026-11-26' is not a UTC time like 20261126T030000Z"
+    assert failed["msg"] == (
+        "stamp='2026-11-26' is not a UTC time like 20261126T030000Z; nothing was written"
+    )
     failed = run_fail(args(tmp_path / "nothing", tmp_path / "b"))
     assert failed["msg"] == f"src={tmp_path / 'nothing'} is not a directory: nothing to archive"
     assert not (tmp_path / "b").exists()
+
+
+OLDER = ("20261124T030000Z", "20261125T030000Z")
+
+
+@pytest.fixture
+def older_archives(tmp_path):
+    """Two earlier archives of this master (no snapshot record lists them: a master that
+    does not save the snapshot)."""
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    for stamp in OLDER:
+        (dest / f"kubernetes-cp-1-{stamp}.tar.gz").write_bytes(b"an earlier archive")
+    return dest
+
+
+def test_retention_prunes_older_archives_never_the_new_one(etc, older_archives):
+    result = run(args(etc, older_archives, keep_last=2))
+    assert sorted(p.name for p in older_archives.iterdir()) == sorted(
+        [FILE, f"kubernetes-cp-1-{OLDER[1]}.tar.gz"]
+    )
+    assert result["retention"]["pruned"] == [
+        str(older_archives / f"kubernetes-cp-1-{OLDER[0]}.tar.gz")
+    ]
+    assert result["changed"] is True
+
+
+def test_retention_in_check_mode_removes_nothing(etc, older_archives):
+    result = run(args(etc, older_archives, keep_last=1, _ansible_check_mode=True))
+    assert result["msg"].startswith("would archive ")
+    assert len(result["retention"]["pruned"]) == 1
+    assert len(list(older_archives.iterdir())) == 2
+
+
+def test_a_rule_that_would_delete_everything_is_refused_first(etc, older_archives):
+    failed = run_fail(args(etc, older_archives, keep_last=0))
+    assert failed["msg"] == (
+        "keep_last=0 would delete every backup; use at least 1; nothing was written"
+    )
+    assert len(list(older_archives.iterdir())) == 2
