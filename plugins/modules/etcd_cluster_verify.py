@@ -16,6 +16,10 @@ description:
     healthy; C(endpoint hashkv) is equal on all members at one revision; the revision is at
     least O(min_revision); the keys under O(key_prefix) are counted.
   - Fails with every problem found when the time is up. Changes nothing.
+  - Meanwhile, given O(ready_urls), it watches those kube-apiserver C(/readyz) URLs in a
+    thread of its own and returns when each first answered 200 (RV(apiservers)) - a
+    restore's downtime ends then, often before etcd's verification does. Watching decides
+    nothing - an URL that does not answer is only reported.
 options:
   endpoints:
     description: Client URLs of every member.
@@ -59,6 +63,17 @@ options:
     description: Seconds to wait for the cluster to pass every check.
     type: int
     default: 180
+  ready_urls:
+    description:
+      - kube-apiserver readiness URLs to watch while the cluster is verified, for example
+        C(https://10.77.0.8:6443/readyz) of every master.
+    type: list
+    elements: str
+    default: []
+  ready_ca_file:
+    description: The cluster CA that signs the kube-apiservers' certificates.
+    type: path
+    default: /etc/kubernetes/pki/ca.crt
 attributes:
   check_mode:
     support: full
@@ -82,6 +97,7 @@ EXAMPLES = r"""
     tools: "{{ kubedr_etcd_tools }}"
     expected_members: [docker8, docker9, docker10]
     min_revision: 1000000015
+    ready_urls: [https://10.77.0.8:6443/readyz, https://10.77.0.9:6443/readyz]
 """
 
 RETURN = r"""
@@ -114,6 +130,26 @@ seconds:
   description: Seconds until every check passed (or the time ran out).
   returned: always
   type: float
+apiservers:
+  description: What the watch of O(ready_urls) saw.
+  returned: always
+  type: dict
+  contains:
+    ready:
+      description: The time (UTC, ISO 8601) each URL first answered 200, or V(null).
+      returned: always
+      type: dict
+      sample: {"https://10.77.0.8:6443/readyz": "2026-11-30T09:24:37.102Z"}
+    all_ready_at:
+      description: The time every URL had answered 200, or V(null) when one never did.
+      returned: always
+      type: str
+      sample: "2026-11-30T09:24:37.480Z"
+    error:
+      description: Why nothing could be watched (the CA file cannot be read), or V(null).
+      returned: always
+      type: str
+      sample: null
 problems:
   description: What failed, one line each (empty on success).
   returned: always
@@ -125,6 +161,9 @@ import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._apiserver_ready import (  # noqa: E402
+    ReadyWatch,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (  # noqa: E402
     EtcdctlError,
     client_env,
@@ -212,6 +251,8 @@ def main():
             "min_keys": {"type": "int", "default": 0, "no_log": False},
             "key_prefix": {"type": "str", "default": "/registry", "no_log": False},
             "timeout": {"type": "int", "default": 180},
+            "ready_urls": {"type": "list", "elements": "str", "default": []},
+            "ready_ca_file": {"type": "path", "default": "/etc/kubernetes/pki/ca.crt"},
         },
         supports_check_mode=True,
     )
@@ -221,12 +262,19 @@ def main():
         module.fail_json(msg="etcdctl was not found on this master (tools.etcdctl is empty)")
     tls = (p["ca_file"], p["cert_file"], p["key_file"])
     t0 = time.monotonic()
+    watch = ReadyWatch(p["ready_urls"], p["ready_ca_file"]).start()
     while True:
         facts, problems = observe(p, etcdctl, tls)
         if not problems or time.monotonic() - t0 > p["timeout"]:
             break
         time.sleep(2)
-    result = dict(facts, problems=problems, seconds=round(time.monotonic() - t0, 2), changed=False)
+    result = dict(
+        facts,
+        apiservers=watch.stop(),
+        problems=problems,
+        seconds=round(time.monotonic() - t0, 2),
+        changed=False,
+    )
     if problems:
         module.fail_json(
             msg=f"the cluster did not pass verification in {p['timeout']}s: " + "; ".join(problems),
