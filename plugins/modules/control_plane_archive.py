@@ -109,39 +109,28 @@ entries:
   sample: 41
 """
 
-import os  # noqa: E402
-import socket  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (  # noqa: E402
-    ArchiveError,
-    archive_directory,
-    archive_name,
-)
 from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
     retention_argument_spec,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (  # noqa: E402
-    RetentionError,
-    apply_rules,
-    rules_given,
+from ansible_collections.kubedr.etcd.plugins.module_utils._control_plane import (  # noqa: E402
+    DEFAULT_DEST,
+    DEFAULT_SRC,
+    ControlPlaneError,
+    archive_control_plane,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._retention import (  # noqa: E402
-    check_rules,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
-    check_stamp,
-    new_stamp,
-    sha256_file,
+from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
+    exit_from,
 )
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "src": {"type": "path", "default": "/etc/kubernetes"},
-            "dest_dir": {"type": "path", "default": "/var/backups/kubedr-etcd"},
+            "src": {"type": "path", "default": DEFAULT_SRC},
+            "dest_dir": {"type": "path", "default": DEFAULT_DEST},
             "host": {"type": "str"},
             "stamp": {"type": "str"},
             **retention_argument_spec(),
@@ -149,35 +138,18 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    host = p["host"] or socket.gethostname()
-    rules = {"keep_last": p["keep_last"], "keep_days": p["keep_days"]}
-    try:
-        stamp = check_stamp(p["stamp"]) if p["stamp"] else new_stamp()
-        check_rules(**rules_given(rules))
-    except ValueError as exc:
-        module.fail_json(msg=f"{exc}; nothing was written")
-    name = archive_name(host, stamp)
-    path = os.path.join(p["dest_dir"], name)
-    result = {"path": path, "file": name, "host": host}
-    if not os.path.isdir(p["src"]):
-        module.fail_json(msg=f"src={p['src']} is not a directory: nothing to archive", **result)
-    if os.path.exists(path):
-        result.update(changed=False, size=os.path.getsize(path), sha256=sha256_file(path))
-    elif module.check_mode:
-        result.update(changed=True, msg=f"would archive {p['src']} to {path}")
-    else:
-        try:
-            os.makedirs(p["dest_dir"], mode=0o700, exist_ok=True)
-            result.update(archive_directory(p["src"], path), changed=True)
-        except (OSError, ArchiveError) as exc:
-            module.fail_json(msg=str(exc), **result)
-    try:
-        pruned = apply_rules(p["dest_dir"], rules, name, check_mode=module.check_mode)
-    except RetentionError as exc:
-        module.fail_json(msg=f"{path} is written, but {exc}", retention=exc.retention, **result)
-    if pruned is not None:
-        result["retention"] = pruned
-    module.exit_json(**result)
+    exit_from(
+        module,
+        lambda: archive_control_plane(
+            p["src"],
+            p["dest_dir"],
+            p["host"],
+            p["stamp"],
+            check_mode=module.check_mode,
+            retention={"keep_last": p["keep_last"], "keep_days": p["keep_days"]},
+        ),
+        ControlPlaneError,
+    )
 
 
 if __name__ == "__main__":

@@ -372,71 +372,36 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.kubedr.etcd.plugins.module_utils._client_tls import (  # noqa: E402
-    client_tls,
-    healthcheck_client,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (  # noqa: E402
-    ManifestError,
-    read_etcd_member,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._find_tools import (  # noqa: E402
-    TOOLS,
-    ToolError,
-    find_tool,
-    where,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._privileges import (  # noqa: E402
-    not_root_reason,
+from ansible_collections.kubedr.etcd.plugins.module_utils._member_facts import (  # noqa: E402
+    DEFAULT_MANIFEST,
+    MemberFactsError,
+    member_facts,
+    warnings_of,
 )
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "manifest_path": {"type": "path", "default": "/etc/kubernetes/manifests/etcd.yaml"},
+            "manifest_path": {"type": "path", "default": DEFAULT_MANIFEST},
             "search_moved_aside": {"type": "bool", "default": True},
             "etcdctl_path": {"type": "path"},
             "etcdutl_path": {"type": "path"},
         },
         supports_check_mode=True,
     )
-    manifest_path = module.params["manifest_path"]
-    not_root = not_root_reason()
-    if not_root:
-        module.fail_json(msg=f"{not_root}. Nothing was changed.")
+    p = module.params
     try:
-        member = read_etcd_member(manifest_path, module.params["search_moved_aside"])
-    except ManifestError as exc:
-        # the message names the file, the problem and the fix
-        module.fail_json(msg=str(exc))
-    except (OSError, UnicodeDecodeError) as exc:
-        module.fail_json(
-            msg=f"cannot read the etcd member from {manifest_path}: {exc}. Check that the file"
-            " is readable (run with become) and is the etcd static pod manifest."
+        facts = member_facts(
+            p["manifest_path"],
+            p["search_moved_aside"],
+            {"etcdctl": p["etcdctl_path"], "etcdutl": p["etcdutl_path"]},
         )
-
-    tls = member["tls"]
-    cert, key = healthcheck_client(tls["trusted_ca_file"])
-    tls["healthcheck_client_cert_file"] = cert
-    tls["healthcheck_client_key_file"] = key
-    _ca, tls["client_cert_file"], tls["client_key_file"] = client_tls(tls)
-    for warning in member["warnings"]:
-        module.warn(f"{member['manifest_path']}: {warning}")
-
-    tools = {}
-    for name in TOOLS:
-        try:
-            tools[name] = find_tool(name, module.params[f"{name}_path"])
-        except ToolError as exc:
-            module.fail_json(
-                msg=f"{exc}. Point {name}_path at the {name} binary, or leave it unset to"
-                f" search {where()}."
-            )
-    module.exit_json(
-        changed=False,
-        ansible_facts={"kubedr_etcd_member": member, "kubedr_etcd_tools": tools},
-    )
+    except MemberFactsError as exc:
+        module.fail_json(msg=str(exc))
+    for warning in warnings_of(facts):
+        module.warn(warning)
+    module.exit_json(changed=False, ansible_facts=facts)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.kubedr.etcd.plugins.module_utils import _find_tools, _privileges
+from ansible_collections.kubedr.etcd.plugins.module_utils import (
+    _find_tools,
+    _member_facts,
+    _privileges,
+)
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_member_facts
 from tests.unit.plugins.modules.conftest import fail_module, run_module
 
@@ -30,7 +34,7 @@ def warnings(monkeypatch):
 @pytest.fixture(autouse=True)
 def as_root(monkeypatch):
     """The module refuses any user but root; these tests run as whoever runs them."""
-    monkeypatch.setattr(etcd_member_facts, "not_root_reason", lambda: None)
+    monkeypatch.setattr(_member_facts, "not_root_reason", lambda: None)
 
 
 @pytest.fixture
@@ -265,7 +269,7 @@ def test_unexpected_os_error_fails_cleanly(master, no_tools, monkeypatch):
     def broken(*_args, **_kwargs):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(etcd_member_facts, "read_etcd_member", broken)
+    monkeypatch.setattr(_member_facts, "read_etcd_member", broken)
     manifest = str(master / "manifests" / "etcd.yaml")
     msg = run_fail({"manifest_path": manifest})
     assert msg.startswith(
@@ -297,7 +301,7 @@ def test_real_tools(master, no_tools, tool, path, version):
 
 def test_refuses_to_run_as_another_user_than_root(master, monkeypatch):
     monkeypatch.setattr(
-        etcd_member_facts, "not_root_reason", lambda: _privileges.not_root_reason(euid=4242)
+        _member_facts, "not_root_reason", lambda: _privileges.not_root_reason(euid=4242)
     )
     msg = run_fail({"manifest_path": str(master / "manifests" / "etcd.yaml")})
     assert msg.startswith("this runs as uid 4242, not root: ")

@@ -1,0 +1,83 @@
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the kubedr.etcd collection: not a public API, may change without notice.
+# Python standard library only, Python 3.9+: it runs on the masters.
+"""A master's control-plane archive for one backup, then the retention that follows it.
+
+``archive_control_plane`` is what the control_plane_archive module does, and what
+etcd_backup_prepare does besides reading the member: write
+``kubernetes-<host>-<stamp>.tar.gz`` of ``/etc/kubernetes`` (``_archive``), or find it
+there already, then prune the directory by the retention rules, never that archive.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (
+    ArchiveError,
+    archive_directory,
+    archive_name,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import TaskFailure
+from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (
+    RetentionError,
+    apply_rules,
+    rules_given,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._retention import check_rules
+from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
+    check_stamp,
+    new_stamp,
+    sha256_file,
+)
+
+DEFAULT_SRC = "/etc/kubernetes"
+DEFAULT_DEST = "/var/backups/kubedr-etcd"
+
+
+class ControlPlaneError(TaskFailure):
+    """The archive was not made (or retention failed after it); ``details`` holds the
+    fields the module returns with its failure (path, file, host, retention)."""
+
+
+def archive_control_plane(
+    src=DEFAULT_SRC, dest_dir=DEFAULT_DEST, host=None, stamp=None, check_mode=False, retention=None
+):
+    """Archive ``src`` into ``dest_dir`` (in check mode: say so), then apply ``retention``
+    ({'keep_last', 'keep_days'}). Returns the module's result: path, file, host, changed,
+    and size, sha256 (and entries when written), retention (when rules are given), msg in
+    check mode. Raises ControlPlaneError, before anything is written for a bad stamp, rule
+    or ``src``."""
+    host = host or socket.gethostname()
+    try:
+        stamp = check_stamp(stamp) if stamp else new_stamp()
+        check_rules(**rules_given(retention))
+    except ValueError as exc:
+        raise ControlPlaneError(f"{exc}; nothing was written") from None
+    name = archive_name(host, stamp)
+    path = os.path.join(dest_dir, name)
+    result = {"path": path, "file": name, "host": host}
+    if not os.path.isdir(src):
+        raise ControlPlaneError(f"src={src} is not a directory: nothing to archive", **result)
+    if os.path.exists(path):
+        result.update(changed=False, size=os.path.getsize(path), sha256=sha256_file(path))
+    elif check_mode:
+        result.update(changed=True, msg=f"would archive {src} to {path}")
+    else:
+        try:
+            os.makedirs(dest_dir, mode=0o700, exist_ok=True)
+            result.update(archive_directory(src, path), changed=True)
+        except (OSError, ArchiveError) as exc:
+            raise ControlPlaneError(str(exc), **result) from None
+    try:
+        pruned = apply_rules(dest_dir, retention, name, check_mode=check_mode)
+    except RetentionError as exc:
+        raise ControlPlaneError(
+            f"{path} is written, but {exc}", retention=exc.retention, **result
+        ) from None
+    if pruned is not None:
+        result["retention"] = pruned
+    return result

@@ -1,0 +1,187 @@
+#!/usr/bin/python
+# Copyright: kubedr.etcd maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: etcd_backup_prepare
+short_description: Read a master's etcd member and archive its control-plane files, in one run
+version_added: 0.2.0
+author:
+  - kubedr.etcd maintainers (@kubedr)
+description:
+  - Does on a master, in one run, what M(kubedr.etcd.etcd_member_facts) and
+    M(kubedr.etcd.control_plane_archive) do - the backup role starts one module on every
+    master instead of two.
+  - Reads the etcd member from its static pod manifest and finds the etcd tools, and
+    returns the same facts as M(kubedr.etcd.etcd_member_facts)
+    (RV(ansible_facts.kubedr_etcd_member), RV(ansible_facts.kubedr_etcd_tools)), with the
+    same checks and messages - any user but root is refused.
+  - Then, unless O(archive=false), writes the archive of O(src) as
+    M(kubedr.etcd.control_plane_archive) does, and prunes O(dest_dir) by O(keep_last) and
+    O(keep_days) when they are set, never that archive (RV(archive)).
+  - When the member cannot be read, nothing is written.
+options:
+  manifest_path:
+    description: Path of the etcd static pod manifest (see M(kubedr.etcd.etcd_member_facts)).
+    type: path
+    default: /etc/kubernetes/manifests/etcd.yaml
+  search_moved_aside:
+    description:
+      - Look for the manifest in a moved-aside sibling directory when O(manifest_path) does not
+        exist (see M(kubedr.etcd.etcd_member_facts)).
+    type: bool
+    default: true
+  etcdctl_path:
+    description: Path of C(etcdctl); searched when not set (see M(kubedr.etcd.etcd_member_facts)).
+    type: path
+  etcdutl_path:
+    description: Path of C(etcdutl); searched when not set (see M(kubedr.etcd.etcd_member_facts)).
+    type: path
+  archive:
+    description: Write the control-plane archive (and apply the retention rules).
+    type: bool
+    default: true
+  src:
+    description: Directory to archive.
+    type: path
+    default: /etc/kubernetes
+  dest_dir:
+    description: Directory the archive is written to; created (mode 0700) if missing.
+    type: path
+    default: /var/backups/kubedr-etcd
+  host:
+    description: Name of this master in the archive's name. Defaults to its hostname.
+    type: str
+  stamp:
+    description: UTC time naming the archive, as C(20261126T030000Z); defaults to now.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Reads the member and reports the archive it would write and what it would prune.
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  idempotent:
+    support: partial
+    details: With the same O(stamp), a second run finds the archive and changes nothing.
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - Runs with the Python standard library only.
+seealso:
+  - module: kubedr.etcd.etcd_member_facts
+  - module: kubedr.etcd.control_plane_archive
+extends_documentation_fragment:
+  - kubedr.etcd.retention
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
+"""
+
+EXAMPLES = r"""
+- name: Read each master's member and tools, archive /etc/kubernetes, keep the newest 7
+  kubedr.etcd.etcd_backup_prepare:
+    dest_dir: /var/backups/kubedr-etcd
+    host: "{{ inventory_hostname }}"
+    stamp: "{{ backup_stamp }}"
+    keep_last: 7
+  register: prepared
+
+- name: Show where each master's etcd keeps its data, and its archive
+  ansible.builtin.debug:
+    msg: "{{ kubedr_etcd_member.data_dir }}; {{ prepared.archive.path }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description:
+    - C(kubedr_etcd_member) and C(kubedr_etcd_tools), exactly as
+      M(kubedr.etcd.etcd_member_facts) returns them (see that module for every field).
+  returned: success
+  type: dict
+  sample:
+    kubedr_etcd_member: {"name": "master-1", "data_dir": "/var/lib/etcd"}
+    kubedr_etcd_tools: {"etcdctl": {"path": "/usr/bin/etcdctl", "version": "3.5.16"}}
+archive:
+  description:
+    - The archive, as M(kubedr.etcd.control_plane_archive) returns it (C(path), C(file),
+      C(host), C(size), C(sha256), and C(retention) when rules are set); empty with
+      O(archive=false).
+  returned: success
+  type: dict
+  sample:
+    path: /var/backups/kubedr-etcd/kubernetes-docker8-20261126T030000Z.tar.gz
+    file: kubernetes-docker8-20261126T030000Z.tar.gz
+    host: docker8
+    size: 28412
+    sha256: 5e2b...
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    retention_argument_spec,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._control_plane import (  # noqa: E402
+    DEFAULT_DEST,
+    DEFAULT_SRC,
+    ControlPlaneError,
+    archive_control_plane,
+)
+from ansible_collections.kubedr.etcd.plugins.module_utils._member_facts import (  # noqa: E402
+    DEFAULT_MANIFEST,
+    MemberFactsError,
+    member_facts,
+    warnings_of,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "manifest_path": {"type": "path", "default": DEFAULT_MANIFEST},
+            "search_moved_aside": {"type": "bool", "default": True},
+            "etcdctl_path": {"type": "path"},
+            "etcdutl_path": {"type": "path"},
+            "archive": {"type": "bool", "default": True},
+            "src": {"type": "path", "default": DEFAULT_SRC},
+            "dest_dir": {"type": "path", "default": DEFAULT_DEST},
+            "host": {"type": "str"},
+            "stamp": {"type": "str"},
+            **retention_argument_spec(),
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        facts = member_facts(
+            p["manifest_path"],
+            p["search_moved_aside"],
+            {"etcdctl": p["etcdctl_path"], "etcdutl": p["etcdutl_path"]},
+        )
+    except MemberFactsError as exc:
+        module.fail_json(msg=str(exc))
+    for warning in warnings_of(facts):
+        module.warn(warning)
+    archive = {}
+    if p["archive"]:
+        try:
+            archive = archive_control_plane(
+                p["src"],
+                p["dest_dir"],
+                p["host"],
+                p["stamp"],
+                check_mode=module.check_mode,
+                retention={"keep_last": p["keep_last"], "keep_days": p["keep_days"]},
+            )
+        except ControlPlaneError as exc:
+            module.fail_json(msg=str(exc), archive=exc.details)
+    module.exit_json(changed=bool(archive.get("changed")), ansible_facts=facts, archive=archive)
+
+
+if __name__ == "__main__":
+    main()
