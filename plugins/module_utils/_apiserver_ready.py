@@ -17,21 +17,31 @@ leaves the end to the readyz wait that follows the verification.
 
 from __future__ import annotations
 
+import http.client
 import ssl
 import threading
-import urllib.error
-import urllib.request
+import urllib.parse
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import now_iso
 
 
 def is_ready(url, context, timeout=2.0):
-    """Whether ``url`` answers 200 now (anything else, or no answer, is not ready)."""
+    """Whether ``url`` (http or https) answers 200 now; anything else, or no answer, is not
+    ready."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:
-            return answer.status == 200
-    except (OSError, urllib.error.URLError, ValueError, ssl.SSLError):
+        connection.request("GET", parts.path or "/")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException, ValueError):
         return False
+    finally:
+        connection.close()
 
 
 class ReadyWatch:

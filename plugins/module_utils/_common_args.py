@@ -8,7 +8,7 @@
 Each function returns a new dict to merge into a module's argument_spec; the
 options are documented once, by the doc fragment of the same name in
 plugins/doc_fragments/ (kubedr.etcd.tls, kubedr.etcd.tools, kubedr.etcd.age,
-kubedr.etcd.retention).
+kubedr.etcd.retention, kubedr.etcd.member, kubedr.etcd.control_plane_archive).
 """
 
 from __future__ import annotations
@@ -37,3 +37,25 @@ def age_argument_spec():
 def retention_argument_spec():
     """keep_last and keep_days: the retention rules (plugins/module_utils/_retention.py)."""
     return {"keep_last": {"type": "int"}, "keep_days": {"type": "float"}}
+
+
+def member_argument_spec():
+    """manifest_path, search_moved_aside, etcdctl_path, etcdutl_path: where a master's etcd
+    member and tools are read from (plugins/module_utils/_member_facts.py)."""
+    return {
+        "manifest_path": {"type": "path", "default": "/etc/kubernetes/manifests/etcd.yaml"},
+        "search_moved_aside": {"type": "bool", "default": True},
+        "etcdctl_path": {"type": "path"},
+        "etcdutl_path": {"type": "path"},
+    }
+
+
+def control_plane_argument_spec():
+    """src, dest_dir, host, stamp: a master's control-plane archive
+    (plugins/module_utils/_control_plane.py)."""
+    return {
+        "src": {"type": "path", "default": "/etc/kubernetes"},
+        "dest_dir": {"type": "path", "default": "/var/backups/kubedr-etcd"},
+        "host": {"type": "str"},
+        "stamp": {"type": "str"},
+    }

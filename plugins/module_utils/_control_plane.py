@@ -34,18 +34,13 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     sha256_file,
 )
 
-DEFAULT_SRC = "/etc/kubernetes"
-DEFAULT_DEST = "/var/backups/kubedr-etcd"
-
 
 class ControlPlaneError(TaskFailure):
     """The archive was not made (or retention failed after it); ``details`` holds the
     fields the module returns with its failure (path, file, host, retention)."""
 
 
-def archive_control_plane(
-    src=DEFAULT_SRC, dest_dir=DEFAULT_DEST, host=None, stamp=None, check_mode=False, retention=None
-):
+def archive_control_plane(src, dest_dir, host=None, stamp=None, check_mode=False, retention=None):
     """Archive ``src`` into ``dest_dir`` (in check mode: say so), then apply ``retention``
     ({'keep_last', 'keep_days'}). Returns the module's result: path, file, host, changed,
     and size, sha256 (and entries when written), retention (when rules are given), msg in
@@ -81,3 +76,16 @@ def archive_control_plane(
     if pruned is not None:
         result["retention"] = pruned
     return result
+
+
+def archive_of(params, check_mode=False):
+    """archive_control_plane() of a module's parameters (control_plane_argument_spec() and
+    retention_argument_spec() in _common_args)."""
+    return archive_control_plane(
+        params["src"],
+        params["dest_dir"],
+        params["host"],
+        params["stamp"],
+        check_mode=check_mode,
+        retention={"keep_last": params["keep_last"], "keep_days": params["keep_days"]},
+    )

@@ -17,6 +17,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._client_tls import (
     healthcheck_client,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (
+    DEFAULT_MANIFEST,
     ManifestError,
     read_etcd_member,
 )
@@ -27,8 +28,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._find_tools import (
     where,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._privileges import not_root_reason
-
-DEFAULT_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
 
 
 class MemberFactsError(Exception):
@@ -67,6 +66,15 @@ def member_facts(manifest_path=DEFAULT_MANIFEST, search_moved_aside=True, tool_p
                 f" search {where()}."
             ) from None
     return {"kubedr_etcd_member": member, "kubedr_etcd_tools": tools}
+
+
+def member_facts_of(params):
+    """member_facts() of a module's parameters (member_argument_spec() in _common_args)."""
+    return member_facts(
+        params["manifest_path"],
+        params["search_moved_aside"],
+        {"etcdctl": params["etcdctl_path"], "etcdutl": params["etcdutl_path"]},
+    )
 
 
 def warnings_of(facts):

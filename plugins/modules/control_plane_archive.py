@@ -22,21 +22,6 @@ description:
     those rules, exactly as M(kubedr.etcd.etcd_backup_retention) does, never the new archive -
     on a master that does not save the snapshot, its archives are the only backups it keeps.
     A rule that would delete every backup is refused before anything is written.
-options:
-  src:
-    description: Directory to archive.
-    type: path
-    default: /etc/kubernetes
-  dest_dir:
-    description: Directory the archive is written to; created (mode 0700) if missing.
-    type: path
-    default: /var/backups/kubedr-etcd
-  host:
-    description: Name of this master in the archive's name. Defaults to its hostname.
-    type: str
-  stamp:
-    description: UTC time naming the archive, as C(20261126T030000Z); defaults to now.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -49,6 +34,7 @@ attributes:
 notes:
   - Runs with the Python standard library only.
 extends_documentation_fragment:
+  - kubedr.etcd.control_plane_archive
   - kubedr.etcd.attributes
   - kubedr.etcd.retention
   - ansible.builtin.action_common_attributes
@@ -113,13 +99,12 @@ entries:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    control_plane_argument_spec,
     retention_argument_spec,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._control_plane import (  # noqa: E402
-    DEFAULT_DEST,
-    DEFAULT_SRC,
     ControlPlaneError,
-    archive_control_plane,
+    archive_of,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
     exit_from,
@@ -128,28 +113,10 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import ( 
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "src": {"type": "path", "default": DEFAULT_SRC},
-            "dest_dir": {"type": "path", "default": DEFAULT_DEST},
-            "host": {"type": "str"},
-            "stamp": {"type": "str"},
-            **retention_argument_spec(),
-        },
+        argument_spec={**control_plane_argument_spec(), **retention_argument_spec()},
         supports_check_mode=True,
     )
-    p = module.params
-    exit_from(
-        module,
-        lambda: archive_control_plane(
-            p["src"],
-            p["dest_dir"],
-            p["host"],
-            p["stamp"],
-            check_mode=module.check_mode,
-            retention={"keep_last": p["keep_last"], "keep_days": p["keep_days"]},
-        ),
-        ControlPlaneError,
-    )
+    exit_from(module, lambda: archive_of(module.params, module.check_mode), ControlPlaneError)
 
 
 if __name__ == "__main__":

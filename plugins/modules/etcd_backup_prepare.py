@@ -15,48 +15,17 @@ description:
     M(kubedr.etcd.control_plane_archive) do - the backup role starts one module on every
     master instead of two.
   - Reads the etcd member from its static pod manifest and finds the etcd tools, and
-    returns the same facts as M(kubedr.etcd.etcd_member_facts)
-    (RV(ansible_facts.kubedr_etcd_member), RV(ansible_facts.kubedr_etcd_tools)), with the
-    same checks and messages - any user but root is refused.
+    returns the same facts as M(kubedr.etcd.etcd_member_facts) (C(kubedr_etcd_member),
+    C(kubedr_etcd_tools)), with the same checks and messages - any user but root is refused.
   - Then, unless O(archive=false), writes the archive of O(src) as
     M(kubedr.etcd.control_plane_archive) does, and prunes O(dest_dir) by O(keep_last) and
     O(keep_days) when they are set, never that archive (RV(archive)).
   - When the member cannot be read, nothing is written.
 options:
-  manifest_path:
-    description: Path of the etcd static pod manifest (see M(kubedr.etcd.etcd_member_facts)).
-    type: path
-    default: /etc/kubernetes/manifests/etcd.yaml
-  search_moved_aside:
-    description:
-      - Look for the manifest in a moved-aside sibling directory when O(manifest_path) does not
-        exist (see M(kubedr.etcd.etcd_member_facts)).
-    type: bool
-    default: true
-  etcdctl_path:
-    description: Path of C(etcdctl); searched when not set (see M(kubedr.etcd.etcd_member_facts)).
-    type: path
-  etcdutl_path:
-    description: Path of C(etcdutl); searched when not set (see M(kubedr.etcd.etcd_member_facts)).
-    type: path
   archive:
     description: Write the control-plane archive (and apply the retention rules).
     type: bool
     default: true
-  src:
-    description: Directory to archive.
-    type: path
-    default: /etc/kubernetes
-  dest_dir:
-    description: Directory the archive is written to; created (mode 0700) if missing.
-    type: path
-    default: /var/backups/kubedr-etcd
-  host:
-    description: Name of this master in the archive's name. Defaults to its hostname.
-    type: str
-  stamp:
-    description: UTC time naming the archive, as C(20261126T030000Z); defaults to now.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -77,6 +46,9 @@ seealso:
   - module: kubedr.etcd.etcd_member_facts
   - module: kubedr.etcd.control_plane_archive
 extends_documentation_fragment:
+  - kubedr.etcd.attributes
+  - kubedr.etcd.member
+  - kubedr.etcd.control_plane_archive
   - kubedr.etcd.retention
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -124,18 +96,17 @@ archive:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    control_plane_argument_spec,
+    member_argument_spec,
     retention_argument_spec,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._control_plane import (  # noqa: E402
-    DEFAULT_DEST,
-    DEFAULT_SRC,
     ControlPlaneError,
-    archive_control_plane,
+    archive_of,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._member_facts import (  # noqa: E402
-    DEFAULT_MANIFEST,
     MemberFactsError,
-    member_facts,
+    member_facts_of,
     warnings_of,
 )
 
@@ -143,41 +114,23 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._member_facts import (
 def main():
     module = AnsibleModule(
         argument_spec={
-            "manifest_path": {"type": "path", "default": DEFAULT_MANIFEST},
-            "search_moved_aside": {"type": "bool", "default": True},
-            "etcdctl_path": {"type": "path"},
-            "etcdutl_path": {"type": "path"},
+            **member_argument_spec(),
             "archive": {"type": "bool", "default": True},
-            "src": {"type": "path", "default": DEFAULT_SRC},
-            "dest_dir": {"type": "path", "default": DEFAULT_DEST},
-            "host": {"type": "str"},
-            "stamp": {"type": "str"},
+            **control_plane_argument_spec(),
             **retention_argument_spec(),
         },
         supports_check_mode=True,
     )
-    p = module.params
     try:
-        facts = member_facts(
-            p["manifest_path"],
-            p["search_moved_aside"],
-            {"etcdctl": p["etcdctl_path"], "etcdutl": p["etcdutl_path"]},
-        )
+        facts = member_facts_of(module.params)
     except MemberFactsError as exc:
         module.fail_json(msg=str(exc))
     for warning in warnings_of(facts):
         module.warn(warning)
     archive = {}
-    if p["archive"]:
+    if module.params["archive"]:
         try:
-            archive = archive_control_plane(
-                p["src"],
-                p["dest_dir"],
-                p["host"],
-                p["stamp"],
-                check_mode=module.check_mode,
-                retention={"keep_last": p["keep_last"], "keep_days": p["keep_days"]},
-            )
+            archive = archive_of(module.params, module.check_mode)
         except ControlPlaneError as exc:
             module.fail_json(msg=str(exc), archive=exc.details)
     module.exit_json(changed=bool(archive.get("changed")), ansible_facts=facts, archive=archive)

@@ -24,35 +24,6 @@ description:
   - Refuses to run as any user but root, and says how to connect as root or become it. The
     manifest, the etcd certificates and the data dir are root's, and every playbook of the
     collection reads this first on each master.
-options:
-  manifest_path:
-    description:
-      - Path of the etcd static pod manifest on the master.
-    type: path
-    default: /etc/kubernetes/manifests/etcd.yaml
-  search_moved_aside:
-    description:
-      - When O(manifest_path) does not exist, look for the same file name in the sibling
-        directories of its directory whose names start with the directory's name followed by
-        C(.) or C(-), for example C(/etc/kubernetes/manifests.bak/etcd.yaml) or
-        C(/etc/kubernetes/manifests.kubedr-20261126T031500Z/etcd.yaml).
-      - The most recent one wins (the latest of the file's modification time and its
-        directory's modification and change time), and
-        RV(ansible_facts.kubedr_etcd_member.moved_aside) is V(true).
-    type: bool
-    default: true
-  etcdctl_path:
-    description:
-      - Path of the C(etcdctl) binary.
-      - When not set, C(etcdctl) is searched in E(PATH), C(/usr/local/bin) and C(/usr/bin);
-        if it is not found, RV(ansible_facts.kubedr_etcd_tools.etcdctl) is V(null).
-      - When set, the file must exist and be executable, or the module fails.
-    type: path
-  etcdutl_path:
-    description:
-      - Path of the C(etcdutl) binary (etcd 3.5 and newer).
-      - Searched and reported like O(etcdctl_path).
-    type: path
 attributes:
   check_mode:
     support: full
@@ -82,6 +53,7 @@ seealso:
     description: Restoring an etcd cluster from a snapshot.
     link: https://etcd.io/docs/v3.5/op-guide/recovery/
 extends_documentation_fragment:
+  - kubedr.etcd.member
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
 """
@@ -372,31 +344,20 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (  # noqa: E402
+    member_argument_spec,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._member_facts import (  # noqa: E402
-    DEFAULT_MANIFEST,
     MemberFactsError,
-    member_facts,
+    member_facts_of,
     warnings_of,
 )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "manifest_path": {"type": "path", "default": DEFAULT_MANIFEST},
-            "search_moved_aside": {"type": "bool", "default": True},
-            "etcdctl_path": {"type": "path"},
-            "etcdutl_path": {"type": "path"},
-        },
-        supports_check_mode=True,
-    )
-    p = module.params
+    module = AnsibleModule(argument_spec=member_argument_spec(), supports_check_mode=True)
     try:
-        facts = member_facts(
-            p["manifest_path"],
-            p["search_moved_aside"],
-            {"etcdctl": p["etcdctl_path"], "etcdutl": p["etcdutl_path"]},
-        )
+        facts = member_facts_of(module.params)
     except MemberFactsError as exc:
         module.fail_json(msg=str(exc))
     for warning in warnings_of(facts):

@@ -4,9 +4,18 @@
 import pytest
 import yaml
 
-from ansible_collections.kubedr.etcd.plugins.doc_fragments import age, retention, tls, tools
+from ansible_collections.kubedr.etcd.plugins.doc_fragments import (
+    age,
+    control_plane_archive,
+    member,
+    retention,
+    tls,
+    tools,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import (
     age_argument_spec,
+    control_plane_argument_spec,
+    member_argument_spec,
     retention_argument_spec,
     tls_argument_spec,
     tools_argument_spec,
@@ -17,10 +26,16 @@ PAIRS = [
     (tools, tools_argument_spec),
     (age, age_argument_spec),
     (retention, retention_argument_spec),
+    (member, member_argument_spec),
+    (control_plane_archive, control_plane_argument_spec),
 ]
 
 
-@pytest.mark.parametrize(("fragment", "spec"), PAIRS, ids=["tls", "tools", "age", "retention"])
+@pytest.mark.parametrize(
+    ("fragment", "spec"),
+    PAIRS,
+    ids=["tls", "tools", "age", "retention", "member", "control_plane_archive"],
+)
 def test_fragment_documents_the_spec(fragment, spec):
     documented = yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"]
     specified = spec()
