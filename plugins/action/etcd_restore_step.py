@@ -32,9 +32,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         src = args.pop("src", None)
         compress = boolean(args.pop("compress", False), strict=False)
-        named = args.get("step")
-        names = named.split(",") if isinstance(named, str) else list(named or [])
-        if "stage" not in names or not src or self._task.check_mode:
+        if args.get("step") != "stage" or not src or self._task.check_mode:
             return self._run_module(result, args, task_vars)
         if not os.path.isfile(src):
             result.update(failed=True, msg=f"src={src}: no such file on the controller")

@@ -66,12 +66,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
 from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     take as take_fingerprint,
 )
-from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (
-    RetentionError,
-    apply_rules,
-    rules_given,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._retention import check_rules
+from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import apply_rules, rules_of
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     build_metadata,
@@ -220,6 +215,7 @@ def save_verified_snapshot(
     control_plane_archives=(),
     fingerprint=True,
     retention=None,
+    warn=None,
 ):
     """Save, verify and record one snapshot. See the module docstring for the steps.
 
@@ -229,7 +225,8 @@ def save_verified_snapshot(
     metadata; ``fingerprint``: take the fingerprint at the snapshot's revision (when it
     fails, the record holds {'error': why} and a note says so); ``retention``: rules
     ({'keep_last', 'keep_days'}) applied to ``dest_dir`` once the new backup is complete,
-    never pruning it (``_pruning.apply_rules``). Returns {'snapshot', 'metadata_file',
+    never pruning it (``_pruning.apply_rules``; ``warn`` hears of files it could not remove,
+    which do not fail the backup). Returns {'snapshot', 'metadata_file',
     'metadata', 'endpoint', 'notes', 'timings', 'peak_rss_kib'}, and 'retention' (what
     it pruned and kept) when rules are given.
     """
@@ -239,7 +236,7 @@ def save_verified_snapshot(
     if not endpoints:
         raise BackupError("no etcd endpoints to save from")
     try:
-        check_rules(**rules_given(retention))
+        rules = rules_of(retention or {})
     except ValueError as exc:
         raise BackupError(f"{exc}; nothing was saved") from None
     timings = {}
@@ -329,13 +326,9 @@ def save_verified_snapshot(
             raise
     finally:
         _remove(*leftovers)
-    pruned = None
-    if rules_given(retention):
-        t4 = time.monotonic()
-        try:
-            pruned = apply_rules(dest_dir, retention, os.path.basename(final))
-        except RetentionError as exc:
-            raise BackupError(f"{final} is saved and verified, but {exc}") from None
+    t4 = time.monotonic()
+    pruned = apply_rules(dest_dir, rules, os.path.basename(final), warn=warn)
+    if pruned is not None:
         timings["retention"] = round(time.monotonic() - t4, 3)
     timings["total"] = round(time.monotonic() - t0, 3)
     extra = {"retention": pruned} if pruned is not None else {}

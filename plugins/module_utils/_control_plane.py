@@ -22,12 +22,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (
     archive_name,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import TaskFailure
-from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (
-    RetentionError,
-    apply_rules,
-    rules_given,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._retention import check_rules
+from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import apply_rules, rules_of
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     check_stamp,
     new_stamp,
@@ -40,16 +35,18 @@ class ControlPlaneError(TaskFailure):
     fields the module returns with its failure (path, file, host, retention)."""
 
 
-def archive_control_plane(src, dest_dir, host=None, stamp=None, check_mode=False, retention=None):
+def archive_control_plane(
+    src, dest_dir, host=None, stamp=None, check_mode=False, retention=None, warn=None
+):
     """Archive ``src`` into ``dest_dir`` (in check mode: say so), then apply ``retention``
-    ({'keep_last', 'keep_days'}). Returns the module's result: path, file, host, changed,
-    and size, sha256 (and entries when written), retention (when rules are given), msg in
-    check mode. Raises ControlPlaneError, before anything is written for a bad stamp, rule
-    or ``src``."""
+    ({'keep_last', 'keep_days'}; ``warn`` hears of files it could not remove). Returns the
+    module's result: path, file, host, changed, and size, sha256 (and entries when
+    written), retention (when rules are given), msg in check mode. Raises
+    ControlPlaneError, before anything is written for a bad stamp, rule or ``src``."""
     host = host or socket.gethostname()
     try:
         stamp = check_stamp(stamp) if stamp else new_stamp()
-        check_rules(**rules_given(retention))
+        rules = rules_of(retention or {})
     except ValueError as exc:
         raise ControlPlaneError(f"{exc}; nothing was written") from None
     name = archive_name(host, stamp)
@@ -67,25 +64,32 @@ def archive_control_plane(src, dest_dir, host=None, stamp=None, check_mode=False
             result.update(archive_directory(src, path), changed=True)
         except (OSError, ArchiveError) as exc:
             raise ControlPlaneError(str(exc), **result) from None
-    try:
-        pruned = apply_rules(dest_dir, retention, name, check_mode=check_mode)
-    except RetentionError as exc:
-        raise ControlPlaneError(
-            f"{path} is written, but {exc}", retention=exc.retention, **result
-        ) from None
+    pruned = apply_rules(dest_dir, rules, name, check_mode=check_mode, warn=warn)
     if pruned is not None:
-        result["retention"] = pruned
+        result.update(retention=pruned, changed=result["changed"] or pruned["changed"])
     return result
 
 
-def archive_of(params, check_mode=False):
+def archive_of(params, check_mode=False, warn=None):
     """archive_control_plane() of a module's parameters (control_plane_argument_spec() and
-    retention_argument_spec() in _common_args)."""
-    return archive_control_plane(
-        params["src"],
-        params["dest_dir"],
-        params["host"],
-        params["stamp"],
-        check_mode=check_mode,
-        retention={"keep_last": params["keep_last"], "keep_days": params["keep_days"]},
-    )
+    retention_argument_spec() in _common_args). With ``archive`` false (etcd_backup_prepare),
+    no archive: the retention rules only, so that a master keeps being pruned."""
+    retention = params  # rules_of() reads keep_last and keep_days of it
+    if params.get("archive", True):
+        return archive_control_plane(
+            params["src"],
+            params["dest_dir"],
+            params["host"],
+            params["stamp"],
+            check_mode=check_mode,
+            retention=retention,
+            warn=warn,
+        )
+    try:
+        rules = rules_of(retention)
+    except ValueError as exc:
+        raise ControlPlaneError(f"{exc}; nothing was pruned") from None
+    pruned = apply_rules(params["dest_dir"], rules, check_mode=check_mode, warn=warn)
+    if pruned is None:
+        return {"changed": False}
+    return {"changed": pruned["changed"], "retention": pruned}

@@ -191,34 +191,6 @@ def step(state_dir, run_id, name, timeout=180, restore_timeout=600, check_mode=F
         raise CutoverError(exc.msg) from None
 
 
-def steps(
-    state_dir, run_id, names, timeout=180, restore_timeout=600, check_mode=False, upload=None
-):
-    """Run the cut-over steps ``names`` (in order, each as step() does) in one module start:
-    a round trip from the controller less between them, which is downtime between swap and
-    start. One name: step()'s result. Several: the last step's result, 'changed' when any
-    step changed, and 'steps' ({name: that step's result}). In check mode only the first is
-    checked (each later one needs the one before it done)."""
-    names = list(names)
-    if not names:
-        raise CutoverError("no step given")
-    if len(names) == 1:
-        return step(state_dir, run_id, names[0], timeout, restore_timeout, check_mode, upload)
-    done = {}
-    for name in names[:1] if check_mode else names:
-        done[name] = step(state_dir, run_id, name, timeout, restore_timeout, check_mode, upload)
-    last = done[list(done)[-1]]
-    msgs = [f"{name}: {result['msg']}" for name, result in done.items() if result.get("msg")]
-    if check_mode:
-        msgs.append(f"then {', '.join(names[1:])}")
-    return {
-        **last,
-        "changed": any(result["changed"] for result in done.values()),
-        "steps": done,
-        "msg": "; ".join(msgs),
-    }
-
-
 def _step(state_dir, run_id, name, timeout, restore_timeout, check_mode, upload=None):
     journal = _journal(state_dir, run_id)
     if name == "stage" and not check_mode:

@@ -25,7 +25,11 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._archive import (
     ARCHIVE_SUFFIX,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import drill_path
-from ansible_collections.kubedr.etcd.plugins.module_utils._retention import plan, scan
+from ansible_collections.kubedr.etcd.plugins.module_utils._retention import (
+    check_rules,
+    plan,
+    scan,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SNAPSHOT_PREFIX,
     SNAPSHOT_SUFFIX,
@@ -231,36 +235,34 @@ def prune(directory, keep_last=None, keep_days=None, check_mode=False, diff=Fals
             f" kept {len(decision['kept_backups']) + len(decision['kept_archives'])}"
         )
     else:
-        result["msg"] = f"nothing to prune, kept {len(decision['kept_backups'])}"
+        kept = len(decision["kept_backups"]) + len(decision["kept_archives"])
+        result["msg"] = f"nothing to prune, kept {kept}"
     return result, errors
 
 
-class RetentionError(Exception):
-    """Retention could not remove every file it pruned; ``retention`` holds what it did."""
-
-    def __init__(self, msg, retention):
-        super().__init__(msg)
-        self.retention = retention
-
-
-def rules_given(rules):
-    """The retention rules of ``rules`` ({'keep_last', 'keep_days'}) that are set."""
-    return {k: v for k, v in (rules or {}).items() if v is not None}
+def rules_of(params):
+    """The retention rules a module was given (its ``keep_last`` and ``keep_days``), those
+    set only, checked: raises ValueError for a rule that would delete every backup."""
+    rules = {k: params.get(k) for k in ("keep_last", "keep_days") if params.get(k) is not None}
+    check_rules(**rules)
+    return rules
 
 
-def apply_rules(directory, rules, newest, check_mode=False):
-    """Retention in ``directory`` by ``rules`` once the backup ``newest`` (a file name: a
-    snapshot or an archive this run made) is in it - never pruning ``newest``. For the
-    modules that make or file a backup and prune in the same run (one module start, not
-    two). None when no rule is set; else prune()'s result. Raises ValueError for a rule
-    that would delete every backup (check_rules, before anything is made, tells early),
-    RetentionError when a file could not be removed."""
-    rules = rules_given(rules)
+def apply_rules(directory, rules, newest=None, check_mode=False, warn=None):
+    """Retention in ``directory`` by ``rules`` (from rules_of) once the backup ``newest``
+    (a file name: a snapshot or an archive this run made; None: nothing new) is in it -
+    never pruning ``newest``. For the modules that make or file a backup and prune in the
+    same run (one module start, not two). None when no rule is set; else prune()'s result,
+    with 'errors' (['<path>: <why>']). A file that cannot be removed does not fail the
+    backup just made: ``warn`` is called with what is left behind, and the next run tries
+    again."""
     if not rules:
         return None
-    done, errors = prune(directory, check_mode=check_mode, protect=(newest,), **rules)
-    if errors:
-        raise RetentionError("retention could not remove " + "; ".join(errors), done)
+    protect = (newest,) if newest else ()
+    done, errors = prune(directory, check_mode=check_mode, protect=protect, **rules)
+    done["errors"] = errors
+    if errors and warn:
+        warn(f"retention in {directory} could not remove " + "; ".join(errors))
     return done
 
 

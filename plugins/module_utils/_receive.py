@@ -10,8 +10,8 @@ install it beside the earlier backups (the etcd_backup_receive module).
 gives) and what ``dest_dir`` holds already, then moves the files in - archives, snapshot,
 the record last - or, in check mode, says what it would install. Any problem raises
 ReceiveError; a copy that is cut short or corrupt has its incoming files removed first.
-Given retention rules, it then prunes ``dest_dir`` by them (``_pruning.prune``, as the
-etcd_backup_retention module does), never the backup it received: one task, where a
+Given retention rules, it then prunes ``dest_dir`` by them (``_pruning.apply_rules``, as
+the etcd_backup_retention module does), never the backup it received: one task, where a
 separate retention task would cost the run another module start.
 """
 
@@ -28,12 +28,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._files import (
     remove,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import TaskFailure
-from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (
-    RetentionError,
-    apply_rules,
-    rules_given,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._retention import check_rules
+from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import apply_rules, rules_of
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (
     SnapshotError,
     backup_files,
@@ -232,7 +227,7 @@ class Receiver:
         self.removed = []
         self.warn = warn or (lambda _message: None)
         # {'keep_last', 'keep_days'}: prune dest_dir by these rules once the backup is in
-        self.retention = rules_given(retention)
+        self.retention = retention or {}
 
     def cleanup_incoming(self, parts):
         """Remove every incoming file of this backup (not in check mode)."""
@@ -346,7 +341,7 @@ class Receiver:
         the module's result."""
         check_arguments(self.incoming_dir, self.dest_dir, self.name)
         try:
-            check_rules(**self.retention)
+            self.retention = rules_of(self.retention)
         except ValueError as exc:
             raise ReceiveError(f"{exc}; nothing was received or pruned") from None
         metadata, meta_part = self.read_metadata()
@@ -420,16 +415,9 @@ class Receiver:
 
     def apply_retention(self, result):
         """``result`` with the retention done in dest_dir (in check mode: what it would
-        prune of what is there), when rules were given; raises ReceiveError when a file
-        could not be removed - the backup stays received."""
-        try:
-            done = apply_rules(self.dest_dir, self.retention, self.name, self.check_mode)
-        except RetentionError as exc:
-            raise ReceiveError(
-                f"{self.name} is received into {self.dest_dir}, but {exc}",
-                **{k: v for k, v in result.items() if k not in ("msg", "changed")},
-                retention=exc.retention,
-            ) from None
+        prune of what is there), when rules were given. A file it cannot remove is a
+        warning: the backup stays received."""
+        done = apply_rules(self.dest_dir, self.retention, self.name, self.check_mode, self.warn)
         if done is None:
             return result
         return {

@@ -21,7 +21,8 @@ description:
   - Given O(keep_last) or O(keep_days), once the archive is written it prunes O(dest_dir) by
     those rules, exactly as M(kubedr.etcd.etcd_backup_retention) does, never the new archive -
     on a master that does not save the snapshot, its archives are the only backups it keeps.
-    A rule that would delete every backup is refused before anything is written.
+    A rule that would delete every backup is refused before anything is written; a file it
+    cannot remove is a warning (the next run tries again).
 attributes:
   check_mode:
     support: full
@@ -54,7 +55,8 @@ retention:
   description:
     - What retention did in O(dest_dir) once the archive was written (in check mode, what it
       would prune of what is there) - the fields M(kubedr.etcd.etcd_backup_retention)
-      returns - C(kept), C(pruned), C(ignored), C(reasons) and C(msg).
+      returns - C(kept), C(pruned), C(ignored), C(reasons) and C(msg) - and C(errors), the
+      files it could not remove.
   returned: when O(keep_last) or O(keep_days) is set
   type: dict
   sample:
@@ -116,7 +118,11 @@ def main():
         argument_spec={**control_plane_argument_spec(), **retention_argument_spec()},
         supports_check_mode=True,
     )
-    exit_from(module, lambda: archive_of(module.params, module.check_mode), ControlPlaneError)
+    exit_from(
+        module,
+        lambda: archive_of(module.params, module.check_mode, warn=module.warn),
+        ControlPlaneError,
+    )
 
 
 if __name__ == "__main__":

@@ -18,18 +18,23 @@ description:
     returns the same facts as M(kubedr.etcd.etcd_member_facts) (C(kubedr_etcd_member),
     C(kubedr_etcd_tools)), with the same checks and messages - any user but root is refused.
   - Then, unless O(archive=false), writes the archive of O(src) as
-    M(kubedr.etcd.control_plane_archive) does, and prunes O(dest_dir) by O(keep_last) and
-    O(keep_days) when they are set, never that archive (RV(archive)).
+    M(kubedr.etcd.control_plane_archive) does; and prunes O(dest_dir) by O(keep_last) and
+    O(keep_days) when they are set, never the new archive (RV(archive)). A file retention
+    cannot remove is a warning - the archive is made; the next run tries again.
   - When the member cannot be read, nothing is written.
 options:
   archive:
-    description: Write the control-plane archive (and apply the retention rules).
+    description:
+      - Write the control-plane archive. With V(false), O(keep_last) and O(keep_days) still
+        prune O(dest_dir).
     type: bool
     default: true
 attributes:
   check_mode:
     support: full
-    details: Reads the member and reports the archive it would write and what it would prune.
+    details:
+      - Reads the member and reports the archive it would write, and what retention would
+        prune of the backups there now.
   diff_mode:
     support: none
   facts:
@@ -81,8 +86,8 @@ ansible_facts:
 archive:
   description:
     - The archive, as M(kubedr.etcd.control_plane_archive) returns it (C(path), C(file),
-      C(host), C(size), C(sha256), and C(retention) when rules are set); empty with
-      O(archive=false).
+      C(host), C(size), C(sha256), and C(retention) when rules are set); with
+      O(archive=false), C(retention) only.
   returned: success
   type: dict
   sample:
@@ -127,13 +132,11 @@ def main():
         module.fail_json(msg=str(exc))
     for warning in warnings_of(facts):
         module.warn(warning)
-    archive = {}
-    if module.params["archive"]:
-        try:
-            archive = archive_of(module.params, module.check_mode)
-        except ControlPlaneError as exc:
-            module.fail_json(msg=str(exc), archive=exc.details)
-    module.exit_json(changed=bool(archive.get("changed")), ansible_facts=facts, archive=archive)
+    try:
+        archive = archive_of(module.params, module.check_mode, warn=module.warn)
+    except ControlPlaneError as exc:
+        module.fail_json(msg=str(exc), archive=exc.details)
+    module.exit_json(changed=archive.pop("changed"), ansible_facts=facts, archive=archive)
 
 
 if __name__ == "__main__":

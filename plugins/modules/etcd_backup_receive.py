@@ -34,7 +34,8 @@ description:
     expected and the actual values.
   - Given O(keep_last) or O(keep_days), once the backup is installed it prunes O(dest_dir) by
     those rules, exactly as M(kubedr.etcd.etcd_backup_retention) does, and never the backup it
-    received. Without either, nothing is pruned.
+    received. Without either, nothing is pruned. A file it cannot remove is a warning: the
+    backup stays received, and the next run tries again.
 options:
   incoming_dir:
     description: Directory the files of the backup were copied into.
@@ -140,7 +141,8 @@ missing_archives:
 retention:
   description:
     - What retention did in O(dest_dir) - the same fields
-      M(kubedr.etcd.etcd_backup_retention) returns (in check mode, what it would prune).
+      M(kubedr.etcd.etcd_backup_retention) returns (in check mode, what it would prune), and
+      C(errors), the files it could not remove.
   returned: when O(keep_last) or O(keep_days) is set
   type: dict
   contains:
@@ -167,12 +169,18 @@ retention:
       description: What retention did, in one line.
       returned: success
       type: str
+    errors:
+      description: The files it could not remove, each with why (also a warning).
+      returned: success
+      type: list
+      elements: str
   sample:
     kept: [/srv/etcd-backups/cluster1/etcd-snapshot-20261126T030000Z.db]
     pruned: []
     ignored: []
     reasons: {}
     msg: nothing to prune, kept 1
+    errors: []
 removed_from_incoming:
   description: Incoming files removed - duplicates on success, the whole failed backup on failure.
   returned: always
@@ -213,7 +221,7 @@ def main():
         require_archives=p["require_archives"],
         check_mode=module.check_mode,
         warn=module.warn,
-        retention={"keep_last": p["keep_last"], "keep_days": p["keep_days"]},
+        retention=p,
     )
     exit_from(module, receiver.run)
 

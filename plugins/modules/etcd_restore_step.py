@@ -30,18 +30,14 @@ description:
 options:
   step:
     description:
-      - The step to run, or several in order, in one module start (the restore swaps and
-        starts in one task - no round trip from the controller between the two while the
-        control plane is down). Each still needs the one before it done; in check mode only
-        the first is checked.
+      - The step to run.
       - O(step=stop) and O(step=start) run on every master at once. Each master waits for
         its turn - the masters before it in the plan's C(stop_order) (followers first, the
         leader last) no longer listening on their peer port, or the one before it in
         C(start_order) answering HTTP there (asked with this master's own peer
         certificate) - so the members still stop and start one at a time, without a round
         trip from the controller between them.
-    type: list
-    elements: str
+    type: str
     choices: [stage, stop, swap, start]
     required: true
   run_id:
@@ -135,12 +131,6 @@ detail:
     and start also C(turn), the masters this one waited for and how long).
   returned: success
   type: dict
-steps:
-  description:
-    - With several steps, each one's result (RV(phase), RV(seconds), RV(detail), C(msg),
-      C(changed)) by step name; the top-level fields are the last step's.
-  returned: success, with more than one step
-  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -148,7 +138,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import (  # noqa: E402
     STEPS,
     CutoverError,
-    steps,
+    step,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import (  # noqa: E402
     exit_from,
@@ -161,7 +151,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._restore_args import (
 def main():
     module = AnsibleModule(
         argument_spec={
-            "step": {"type": "list", "elements": "str", "choices": list(STEPS), "required": True},
+            "step": {"type": "str", "choices": list(STEPS), "required": True},
             **restore_run_argument_spec(),
             "timeout": {"type": "int", "default": 180},
             "restore_timeout": {"type": "int", "default": 600},
@@ -174,7 +164,7 @@ def main():
     p = module.params
     exit_from(
         module,
-        lambda: steps(
+        lambda: step(
             p["state_dir"],
             p["run_id"],
             p["step"],

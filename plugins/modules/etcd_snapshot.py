@@ -29,7 +29,8 @@ description:
   - Given O(keep_last) or O(keep_days), once the new backup is complete it prunes O(dest_dir)
     by those rules, exactly as M(kubedr.etcd.etcd_backup_retention) does, never the new backup
     (in check mode it says what it would prune of the backups there). A rule that would
-    delete every backup is refused before anything is saved.
+    delete every backup is refused before anything is saved; a file it cannot remove is a
+    warning, not a failure of the backup just made (the next run tries again).
 options:
   endpoints:
     description:
@@ -121,7 +122,8 @@ retention:
   description:
     - What retention did in O(dest_dir) once the new backup was complete (in check mode, what
       it would prune of what is there) - the fields M(kubedr.etcd.etcd_backup_retention)
-      returns - C(kept), C(pruned), C(ignored), C(reasons) and C(msg).
+      returns - C(kept), C(pruned), C(ignored), C(reasons) and C(msg) - and C(errors), the
+      files it could not remove.
   returned: when O(keep_last) or O(keep_days) is set
   type: dict
   sample:
@@ -230,6 +232,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (  # n
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._pruning import (  # noqa: E402
     apply_rules,
+    rules_of,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._snapshot import (  # noqa: E402
     snapshot_file_name,
@@ -268,7 +271,7 @@ def plan_only(module, tools, tls, when):
     path = os.path.join(p["dest_dir"], snapshot_file_name(when))
     try:
         check_space(p["dest_dir"], info["db_size"], p["trial_restore"])
-        rules = {"keep_last": p["keep_last"], "keep_days": p["keep_days"]}
+        rules = rules_of(p)
         pruned = apply_rules(p["dest_dir"], rules, os.path.basename(path), check_mode=True)
     except (BackupError, ValueError) as exc:
         module.fail_json(msg=str(exc), snapshot=path, endpoint=endpoint, notes=notes)
@@ -327,7 +330,8 @@ def main():
             kubernetes_version=p["kubernetes_version"],
             collection_version=p["collection_version"],
             control_plane_archives=p["control_plane_archives"],
-            retention={"keep_last": p["keep_last"], "keep_days": p["keep_days"]},
+            retention=p,
+            warn=module.warn,
         )
     except BackupError as exc:
         module.fail_json(msg=str(exc))

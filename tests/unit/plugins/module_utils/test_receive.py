@@ -188,7 +188,7 @@ def test_a_rule_that_would_delete_everything_is_refused_before_receiving(copied_
     assert len(listing(incoming)) == len(backup_names(STAMP))
 
 
-def test_a_file_retention_cannot_remove_fails_with_the_backup_received(
+def test_a_file_retention_cannot_remove_is_a_warning_and_the_backup_is_received(
     copied_beside_older, monkeypatch
 ):
     incoming, dest = copied_beside_older
@@ -200,11 +200,11 @@ def test_a_file_retention_cannot_remove_fails_with_the_backup_received(
         return real_unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "unlink", unlink)
-    with pytest.raises(ReceiveError) as caught:
-        receiver(incoming, dest, retention={"keep_last": 2}).run()
-    assert str(caught.value) == (
-        f"{snap(STAMP)} is received into {dest}, but retention could not remove"
-        f" {dest / snap(OLDER[0])}: Permission denied"
-    )
+    warned = []
+    result = receiver(incoming, dest, retention={"keep_last": 2}, warn=warned.append).run()
+    assert warned == [
+        f"retention in {dest} could not remove {dest / snap(OLDER[0])}: Permission denied"
+    ]
+    assert result["retention"]["errors"] == [f"{dest / snap(OLDER[0])}: Permission denied"]
     assert snap(STAMP) in listing(dest)
-    assert caught.value.details["installed"]
+    assert result["installed"]

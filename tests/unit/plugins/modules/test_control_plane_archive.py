@@ -147,3 +147,10 @@ def test_a_rule_that_would_delete_everything_is_refused_first(etc, older_archive
         "keep_last=0 would delete every backup; use at least 1; nothing was written"
     )
     assert len(list(older_archives.iterdir())) == 2
+
+
+def test_a_rerun_that_prunes_says_changed(etc, older_archives):
+    run(args(etc, older_archives))  # the archive, no rules
+    again = run(args(etc, older_archives, keep_last=1))
+    assert again["changed"] is True
+    assert len(again["retention"]["pruned"]) == 2

@@ -12,7 +12,7 @@ from ansible_collections.kubedr.etcd.plugins.modules import (
     etcd_member_facts,
 )
 from tests.unit.plugins.modules import test_etcd_member_facts as facts_tests
-from tests.unit.plugins.modules.conftest import fail_module, run_module
+from tests.unit.plugins.modules.conftest import fail_module, make_backup, run_module, snap
 
 STAMP = "20261126T030000Z"
 
@@ -44,7 +44,7 @@ def test_the_facts_and_the_archive_are_those_of_the_two_modules(master, no_tools
     assert prepared["ansible_facts"] == facts["ansible_facts"]
     archive = prepared["archive"]
     assert archive["file"] == f"kubernetes-cp-1-{STAMP}.tar.gz"
-    assert archive["retention"]["msg"] == "nothing to prune, kept 0"
+    assert archive["retention"]["msg"] == "nothing to prune, kept 1"
     assert prepared["changed"] is True
     again = run_module(
         control_plane_archive.main,
@@ -59,6 +59,22 @@ def test_without_archive_only_the_facts(master, no_tools):
     assert prepared["archive"] == {}
     assert prepared["changed"] is False
     assert not backups(master).exists()
+
+
+def test_without_archive_the_rules_still_prune(master, no_tools):
+    """A master that keeps snapshots from the days it saved them is still pruned when the
+    backups take no archive (etcd_backup_control_plane=false)."""
+    dest = backups(master)
+    dest.mkdir()
+    for stamp in ("20261124T030000Z", "20261125T030000Z"):
+        make_backup(dest, stamp, hosts=())
+    prepared = run_module(etcd_backup_prepare.main, args(master, archive=False, keep_last=1))
+    assert prepared["changed"] is True
+    assert prepared["archive"]["retention"]["msg"] == "pruned 1 backup(s) (2 files), kept 1"
+    assert sorted(p.name for p in dest.iterdir()) == [
+        snap("20261125T030000Z"),
+        f"{snap('20261125T030000Z')}.json",
+    ]
 
 
 def test_a_member_that_cannot_be_read_writes_nothing(master, no_tools):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_args import (
     restore_run_argument_spec,
 )
@@ -18,7 +17,6 @@ from ansible_collections.kubedr.etcd.plugins.modules import (
     etcd_restore_rollback,
     etcd_restore_step,
 )
-from tests.unit.plugins.module_utils.test_cutover_upload import locked
 from tests.unit.plugins.modules.conftest import fail_module
 
 RUN_ID = "20261126T031500Z-4f9a1c"
@@ -55,15 +53,3 @@ def test_run_id_is_required_by_step_and_rollback():
     for main in (etcd_restore_step.main, etcd_restore_rollback.main):
         failed = fail_module(main, {"step": "stop"} if main is etcd_restore_step.main else {})
         assert "run_id" in failed["msg"]
-
-
-def test_the_module_runs_both_and_stops_at_the_first_that_cannot_run(tmp_path):
-    """Through main(), on a real journal: a master only locked cannot swap, so neither
-    step runs and nothing is recorded."""
-    state = str(tmp_path / "state")
-    locked(state)
-    failed = fail_module(
-        etcd_restore_step.main, {"step": ["swap", "start"], "run_id": RUN_ID, "state_dir": state}
-    )
-    assert failed["msg"].startswith("step swap needs phase stopped, but this master is at locked")
-    assert J.read(state)["phase"] == "locked"
