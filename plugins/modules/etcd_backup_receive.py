@@ -34,7 +34,7 @@ description:
     expected and the actual values.
   - Given O(keep_last) or O(keep_days), once the backup is installed it prunes O(dest_dir) by
     those rules, exactly as M(kubedr.etcd.etcd_backup_retention) does, and never the backup it
-    received. Without either, nothing is pruned. A file it cannot remove is a warning: the
+    received. Without either, nothing is pruned. A file it cannot remove is a warning - the
     backup stays received, and the next run tries again.
 options:
   incoming_dir:
