@@ -74,7 +74,6 @@ def archive_of(params, check_mode=False, warn=None):
     """archive_control_plane() of a module's parameters (control_plane_argument_spec() and
     retention_argument_spec() in _common_args). With ``archive`` false (etcd_backup_prepare),
     no archive: the retention rules only, so that a master keeps being pruned."""
-    retention = params  # rules_of() reads keep_last and keep_days of it
     if params.get("archive", True):
         return archive_control_plane(
             params["src"],
@@ -82,11 +81,11 @@ def archive_of(params, check_mode=False, warn=None):
             params["host"],
             params["stamp"],
             check_mode=check_mode,
-            retention=retention,
+            retention=params,  # rules_of() reads its keep_last and keep_days
             warn=warn,
         )
     try:
-        rules = rules_of(retention)
+        rules = rules_of(params)
     except ValueError as exc:
         raise ControlPlaneError(f"{exc}; nothing was pruned") from None
     pruned = apply_rules(params["dest_dir"], rules, check_mode=check_mode, warn=warn)

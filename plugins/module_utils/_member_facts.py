@@ -68,13 +68,22 @@ def member_facts(manifest_path=DEFAULT_MANIFEST, search_moved_aside=True, tool_p
     return {"kubedr_etcd_member": member, "kubedr_etcd_tools": tools}
 
 
-def member_facts_of(params):
-    """member_facts() of a module's parameters (member_argument_spec() in _common_args)."""
-    return member_facts(
-        params["manifest_path"],
-        params["search_moved_aside"],
-        {"etcdctl": params["etcdctl_path"], "etcdutl": params["etcdutl_path"]},
-    )
+def module_facts(module):
+    """member_facts() of a module's parameters (member_argument_spec() in _common_args):
+    the member's warnings go to ``module.warn``, a MemberFactsError to ``module.fail_json``
+    (the end etcd_member_facts and etcd_backup_prepare share)."""
+    params = module.params
+    try:
+        facts = member_facts(
+            params["manifest_path"],
+            params["search_moved_aside"],
+            {"etcdctl": params["etcdctl_path"], "etcdutl": params["etcdutl_path"]},
+        )
+    except MemberFactsError as exc:
+        module.fail_json(msg=str(exc))
+    for warning in warnings_of(facts):
+        module.warn(warning)
+    return facts
 
 
 def warnings_of(facts):

@@ -229,13 +229,10 @@ def prune(directory, keep_last=None, keep_days=None, check_mode=False, diff=Fals
         result["diff"] = listing
     verb = "would prune" if check_mode else "pruned"
     pruned_count = len(decision["pruned_backups"]) + len(decision["pruned_archives"])
+    kept = len(decision["kept_backups"]) + len(decision["kept_archives"])
     if pruned_count:
-        result["msg"] = (
-            f"{verb} {pruned_count} backup(s) ({len(pruned)} files),"
-            f" kept {len(decision['kept_backups']) + len(decision['kept_archives'])}"
-        )
+        result["msg"] = f"{verb} {pruned_count} backup(s) ({len(pruned)} files), kept {kept}"
     else:
-        kept = len(decision["kept_backups"]) + len(decision["kept_archives"])
         result["msg"] = f"nothing to prune, kept {kept}"
     return result, errors
 

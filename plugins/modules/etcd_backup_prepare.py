@@ -110,9 +110,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._control_plane import 
     archive_of,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._member_facts import (  # noqa: E402
-    MemberFactsError,
-    member_facts_of,
-    warnings_of,
+    module_facts,
 )
 
 
@@ -126,12 +124,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    try:
-        facts = member_facts_of(module.params)
-    except MemberFactsError as exc:
-        module.fail_json(msg=str(exc))
-    for warning in warnings_of(facts):
-        module.warn(warning)
+    facts = module_facts(module)
     try:
         archive = archive_of(module.params, module.check_mode, warn=module.warn)
     except ControlPlaneError as exc:

@@ -348,20 +348,13 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._common_args import ( 
     member_argument_spec,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._member_facts import (  # noqa: E402
-    MemberFactsError,
-    member_facts_of,
-    warnings_of,
+    module_facts,
 )
 
 
 def main():
     module = AnsibleModule(argument_spec=member_argument_spec(), supports_check_mode=True)
-    try:
-        facts = member_facts_of(module.params)
-    except MemberFactsError as exc:
-        module.fail_json(msg=str(exc))
-    for warning in warnings_of(facts):
-        module.warn(warning)
+    facts = module_facts(module)
     module.exit_json(changed=False, ansible_facts=facts)
 
 
