@@ -274,16 +274,59 @@ def _refuse_writers(path, proc_root="/proc"):
         )
 
 
+def _restored_inode(names, staged_record):
+    """The inode of the staged member, as the marker (or else ``staged.json``) records
+    it; None when neither records one."""
+    for record in (_read_json(names["marker"]), staged_record):
+        if record and isinstance(record.get("inode"), int):
+            return record["inode"]
+    return None
+
+
 def _is_restored(names, staged_record):
-    """Whether ``member/`` is the staged restore: the marker says so, or it is the very
-    directory that was staged (same inode: a rename keeps it)."""
-    if os.path.isfile(names["marker"]):
-        return True
+    """Whether ``member/`` is the staged restore: the very directory that was staged
+    (same inode: a rename keeps it). The marker alone is no proof: a rollback killed
+    after it moved the old member back, before it renamed the marker, leaves the marker
+    beside the OLD member. Only a marker that records no inode is taken at its word."""
     try:
         inode = os.stat(names["member"]).st_ino
     except OSError:
         return False
-    return bool(staged_record) and staged_record.get("inode") == inode
+    wanted = _restored_inode(names, staged_record)
+    if wanted is None:
+        return os.path.isfile(names["marker"])
+    return inode == wanted
+
+
+def _refuse_rollback_left_half_done(names, stamp):
+    """A marker beside a member/ that is not the restored one: a rollback was killed
+    between its renames. Nothing here may take member/ for the restored member."""
+    if os.path.isfile(names["marker"]) and os.path.isdir(names["member"]):
+        raise RestoreError(
+            f"{names['member']} is not the restored member of {stamp} although its marker"
+            f" {names['marker']} is there (the marker names another directory): a rollback"
+            " was interrupted after it put the old member back. Finish it with"
+            " playbooks/restore-rollback.yml; nothing was changed"
+        )
+
+
+def _failed_kept(names):
+    """The ``member.failed-<stamp>[.N]`` that is the restored member (by the marker's
+    inode), when a killed rollback moved it there already; else None."""
+    wanted = _restored_inode(names, None)
+    if wanted is None:
+        return None
+    parent = names["data_dir"]
+    prefix = os.path.basename(names["failed"])
+    for entry in sorted(os.listdir(parent)):
+        if entry == prefix or entry.startswith(prefix + "."):
+            path = os.path.join(parent, entry)
+            try:
+                if os.stat(path).st_ino == wanted:
+                    return path
+            except OSError:
+                continue
+    return None
 
 
 def _read_json(path):
@@ -459,7 +502,7 @@ def _fsync_tree(top):
 def swapped(data_dir, stamp):
     """Whether the staged member of ``stamp`` is in place (its marker is written)."""
     names = paths(_data_dir(data_dir), _stamp(stamp))
-    return os.path.isfile(names["marker"]) and os.path.isdir(names["member"])
+    return os.path.isfile(names["marker"]) and _is_restored(names, None)
 
 
 def swap_in(data_dir, stamp, record=None, check_mode=False, proc_root="/proc"):
@@ -474,7 +517,7 @@ def swap_in(data_dir, stamp, record=None, check_mode=False, proc_root="/proc"):
     data_dir = _data_dir(data_dir)
     names = paths(data_dir, stamp)
     staged = os.path.join(names["restored"], "member")
-    if os.path.isdir(names["member"]) and os.path.isfile(names["marker"]):
+    if os.path.isfile(names["marker"]) and _is_restored(names, None):
         marker = _read_marker(names["marker"])
         return {
             "changed": False,
@@ -483,6 +526,7 @@ def swap_in(data_dir, stamp, record=None, check_mode=False, proc_root="/proc"):
             "rollback": rollback_commands(names, marker.get("moved_aside")),
             "msg": f"{names['member']} already holds the restored member of {stamp}",
         }
+    _refuse_rollback_left_half_done(names, stamp)
     staged_record = _read_json(os.path.join(names["staging"], "staged.json"))
     if not staged_record:
         raise RestoreError(
@@ -578,11 +622,12 @@ def swap_out(data_dir, stamp, check_mode=False, proc_root="/proc"):
             "failed_kept": None,
             "msg": f"{data_dir} holds no part of restore {stamp}: nothing to put back",
         }
+    kept_before = None if restored_in else _failed_kept(names)
     if check_mode:
         return {
             "changed": True,
             "restored": names["member"] if (aside_there or member_there) else None,
-            "failed_kept": steps[0][2] if restored_in else None,
+            "failed_kept": steps[0][2] if restored_in else kept_before,
             "msg": "would " + ", ".join(f"move {a} to {b}" for _kind, a, b in steps),
         }
     if steps:
@@ -597,7 +642,7 @@ def swap_out(data_dir, stamp, check_mode=False, proc_root="/proc"):
         _fsync_dir(data_dir)
     if cleanup:
         shutil.rmtree(names["staging"], ignore_errors=True)
-    failed = steps[0][2] if restored_in else None
+    failed = steps[0][2] if restored_in else kept_before
     return {
         "changed": True,
         "restored": names["member"] if os.path.isdir(names["member"]) else None,
@@ -648,8 +693,9 @@ def restore_member(
     stamp = _stamp(stamp)
     data_dir = _data_dir(data_dir)
     names = paths(data_dir, stamp)
-    if os.path.isdir(names["member"]) and os.path.isfile(names["marker"]):
+    if os.path.isfile(names["marker"]) and _is_restored(names, None):
         return _unchanged(names, _read_marker(names["marker"]))
+    _refuse_rollback_left_half_done(names, stamp)
     _refuse_running(data_dir, proc_root)
     if (
         os.path.lexists(names["member"])

@@ -20,6 +20,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._restore import (
     stage,
     swap_in,
     swap_out,
+    swapped,
 )
 from tests.support.etcd_restore import STAMP, restore_args, restore_fixtures, seeded_keys
 from tests.support.fake_processes import wait_for_cmdline
@@ -164,3 +165,32 @@ def test_stage_waits_for_a_restore_a_killed_run_left_writing(saved, member, tmp_
         writer.kill()
         writer.wait()
     assert (staging / "data" / "member").is_dir()  # left as it was
+
+
+def rollback_killed_before_the_marker(member):
+    """A rollback (swap_out) killed after its second rename: the restored member is
+    member.failed-<stamp>, the old one is back in member/, the marker not yet renamed."""
+    (member.data_dir / "member").rename(member.data_dir / f"member.failed-{STAMP}")
+    (member.data_dir / ASIDE).rename(member.data_dir / "member")
+
+
+def test_a_rollback_killed_before_its_marker_rename_keeps_the_old_member(saved, member):
+    """The marker alone is not proof that member/ is the restored member: it names the
+    staged member's inode, and a member/ with another inode is the old one."""
+    old = tree_digest(member.data_dir / "member")
+    stage(**stage_args(saved, member))
+    swap_in(str(member.data_dir), STAMP)
+    rollback_killed_before_the_marker(member)
+    assert not swapped(str(member.data_dir), STAMP)
+    with pytest.raises(RestoreError, match="is not the restored member"):
+        swap_in(str(member.data_dir), STAMP)
+    assert tree_digest(member.data_dir / "member") == old
+    result = swap_out(str(member.data_dir), STAMP)
+    assert tree_digest(member.data_dir / "member") == old
+    assert result["failed_kept"] == str(member.data_dir / f"member.failed-{STAMP}")
+    names = listing(member.data_dir)
+    assert f"member.failed-{STAMP}.2" not in names and f"{MARKER}.rolled-back" in names
+    assert swap_out(str(member.data_dir), STAMP)["changed"] is False
+    member.start()
+    assert "/registry/after-the-snapshot" in member.keys()  # the old data, not the snapshot
+    member.stop()
