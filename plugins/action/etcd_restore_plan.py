@@ -214,6 +214,7 @@ class ActionModule(ActionBase):
             controller,
             snapshot_sha256=(args["snapshot"] or {}).get("sha256"),
             takeover=args["takeover"] or None,
+            purpose=args["purpose"],
         )
         if decision["mode"] == "done" and args["force"]:
             decision = {
@@ -227,7 +228,12 @@ class ActionModule(ActionBase):
             journal = decision["journal"]
             header = {key: journal.get(key) for key in _HEADER}
             if decision["mode"] == "resume":
+                header["takes_over"] = journal.get("controller")
                 header["controller"] = controller
+                if decision.get("finished"):
+                    # a master serves the restored member, verified: a failure from here
+                    # keeps the journals (a rollback of the others would split the cluster)
+                    header["on_failure"] = "keep"
             run["header"] = header
             return run
         if decision["mode"] == "new":

@@ -235,14 +235,29 @@ def begin(state_dir, header, when=None):
     """Lock this master for the run in ``header`` (run_id, stamp, controller, snapshot,
     plan, member, ...): write its journal with phase ``locked``. Returns (changed,
     journal). The same run again changes nothing; another run's live journal refuses;
-    a finished journal of an earlier run is kept under ``runs/``."""
+    a finished journal of an earlier run is kept under ``runs/``. A resumed run's header
+    names in ``takes_over`` the controller its journals named: the journal passes to the
+    new controller only while it still names that one."""
     run_id = check_run_id(header.get("run_id"))
     current = read(state_dir)
     if current is not None:
         if current.get("run_id") == run_id:
             controller = header.get("controller")
             if controller and controller != current.get("controller") and is_held(current):
-                # a resumed run: this controller holds the run from now on
+                # a resumed run: this controller holds the run from now on - if the
+                # journal still names the controller it decided to take over from
+                # (compare-and-set under the step lock: two controllers that both decided
+                # to resume cannot both drive the run)
+                if header.get("takes_over") != current.get("controller"):
+                    raise JournalError(
+                        f"restore run {run_id} on this master is now held by controller"
+                        f" {holder_text(current)}, not by"
+                        f" {holder_text({'controller': header.get('takes_over') or {}})},"
+                        " which this run read from the journals and meant to take over:"
+                        " another controller took the run over in between; nothing was"
+                        " changed. Let that one finish (or stop it), then run again",
+                        journal=summary(current),
+                    )
                 current.setdefault("takeovers", []).append(
                     {"from": current.get("controller"), "time": now_iso(when)}
                 )
@@ -261,7 +276,7 @@ def begin(state_dir, header, when=None):
         os.makedirs(runs, mode=0o700, exist_ok=True)
         os.replace(journal_path(state_dir), os.path.join(runs, f"{current.get('run_id')}.json"))
         fsync_dir(state_dir)
-    journal = dict(header)
+    journal = {key: value for key, value in header.items() if key != "takes_over"}
     journal.update(
         format=FORMAT,
         run_id=run_id,
@@ -421,16 +436,24 @@ def _phases_text(held):
     return ", ".join(f"{host} {journal.get('phase')}" for host, journal in sorted(held.items()))
 
 
-def decide(journals, here, *, snapshot_sha256=None, takeover=None, alive=None, now=None):
+def decide(
+    journals, here, *, snapshot_sha256=None, takeover=None, alive=None, now=None, purpose="restore"
+):
     """What this run does, from every master's journal.
 
     ``journals``: {host: journal or None}. ``here``: controller_identity() of this run.
     ``snapshot_sha256``: the snapshot this run was asked to restore (None: any).
     ``takeover``: the run id the user allows this run to take over. ``alive``: a
-    function(holder) -> True/False/None (default holder_alive).
+    function(holder) -> True/False/None (default holder_alive). ``purpose``: ``restore``
+    (go on with the run) or ``rollback`` (put its masters back).
+
+    A master whose journal of the run is ``done`` is no longer held, but it is part of
+    the run: its restored member serves, verified. Rolling back the masters still held
+    would leave two etcd clusters, so a rollback is refused then, and a resumed run keeps
+    the journals on a failure instead of rolling back (``on_failure`` ``keep``).
 
     Returns {'mode': 'new' | 'resume' | 'done' | 'refuse', 'journal' (the run's, for
-    resume and done), 'msg'}.
+    resume and done), 'finished' (hosts where the run is done, for resume), 'msg'}.
     """
     alive = alive or (lambda holder: holder_alive(holder, here))
     held = {host: j for host, j in journals.items() if is_held(j)}
@@ -500,7 +523,35 @@ def decide(journals, here, *, snapshot_sha256=None, takeover=None, alive=None, n
             " given now; nothing was changed. Resume it with"
             f" {snapshot_args(name)}, or roll it back with playbooks/restore-rollback.yml",
         }
-    return {"mode": "resume", "journal": journal, "msg": f"resuming {where}"}
+    finished = finished_hosts(journals, run_id)
+    if finished and purpose == "rollback":
+        name = (journal.get("snapshot") or {}).get("name")
+        return {
+            "mode": "refuse",
+            "journal": journal,
+            "msg": f"{where} is done on {', '.join(finished)}: the restored member runs"
+            " there, verified, and cannot be rolled back; rolling back only the other"
+            " masters would leave two etcd clusters, so nothing was changed. Finish the run"
+            f" instead: playbooks/restore-ha.yml -e etcd_restore_confirm=true"
+            f" {snapshot_args(name)}"
+            + ("" if state is False else f" -e etcd_restore_takeover={run_id}"),
+        }
+    return {
+        "mode": "resume",
+        "journal": journal,
+        "finished": finished,
+        "msg": f"resuming {where}"
+        + (f"; done already on {', '.join(finished)}" if finished else ""),
+    }
+
+
+def finished_hosts(journals, run_id):
+    """The masters whose journal of ``run_id`` is ``done``."""
+    return sorted(
+        host
+        for host, journal in journals.items()
+        if journal and journal.get("run_id") == run_id and journal.get("phase") == "done"
+    )
 
 
 def snapshot_args(name):

@@ -37,7 +37,11 @@ options:
     description:
       - With O(state=locked), the run's journal header - C(run_id), C(stamp),
         C(controller), C(snapshot) (C(name), C(sha256), C(size)), C(plan), C(member) (this
-        master's entry of the plan), C(manifests_dir), C(policy), C(old_cluster).
+        master's entry of the plan), C(manifests_dir), C(policy), C(old_cluster); for a
+        resumed run also C(takes_over), the controller the journals named when the run
+        was planned. The journal passes to the new controller only while it still names
+        that one (compare-and-set): of two controllers resuming one run, the second is
+        refused.
     type: dict
   run_id:
     description: With O(state=verified) or O(state=done), the run that holds the master.

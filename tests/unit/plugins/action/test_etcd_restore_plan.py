@@ -276,3 +276,22 @@ def test_diff_mode_shows_the_members_before_and_after(shown):
 def test_no_diff_without_diff_mode(shown):
     result = action(args()).run(task_vars={"hostvars": hostvars_dict()})
     assert "diff" not in result
+
+
+def test_a_run_done_on_one_master_is_not_rolled_back_and_a_resume_keeps_on_failure():
+    other = {"hostname": "laptop", "machine_id": "x", "boot_id": "y", "pid": 1, "pid_start": 1}
+    hv = held_by(other, phase="verified")
+    done = dict(hv["docker1"]["kubedr_etcd_preflight"]["journal"], phase="done")
+    hv["docker1"]["kubedr_etcd_preflight"] = dict(hv["docker1"]["kubedr_etcd_preflight"])
+    hv["docker1"]["kubedr_etcd_preflight"]["journal"] = done
+    takeover = "20261126T010000Z-abcdef"
+    refused = action(args(snapshot=None, purpose="rollback", takeover=takeover)).run(
+        task_vars={"hostvars": hv}
+    )
+    assert refused["failed"] is True and refused["mode"] == "refuse"
+    assert "is done on docker1" in refused["msg"]
+    resumed = action(args(snapshot=SNAPSHOT, takeover=takeover)).run(task_vars={"hostvars": hv})
+    assert resumed["mode"] == "resume"
+    assert resumed["run"]["on_failure"] == "keep"
+    # the controller it takes over from: begin() on each master compares it (compare-and-set)
+    assert resumed["run"]["takes_over"] == other

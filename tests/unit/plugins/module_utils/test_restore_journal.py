@@ -70,9 +70,25 @@ def test_a_resumed_run_takes_the_journal_over(tmp_path):
     state = str(tmp_path)
     J.begin(state, header())
     new = dict(HERE, pid=99)
-    changed, journal = J.begin(state, header(controller=new))
+    changed, journal = J.begin(state, dict(header(controller=new), takes_over=HERE))
     assert changed and journal["controller"]["pid"] == 99
     assert journal["takeovers"][0]["from"]["pid"] == 10
+    assert "takes_over" not in J.read(state)
+
+
+def test_two_controllers_taking_one_run_over_cannot_both_drive_it(tmp_path):
+    """Both read the journal naming the dead controller HERE and decided to resume; the
+    first to lock takes the run over, the second is refused (compare-and-set)."""
+    state = str(tmp_path)
+    J.begin(state, header())
+    first, second = dict(HERE, pid=99), dict(HERE, hostname="other", pid=77)
+    J.begin(state, dict(header(controller=first), takes_over=HERE))
+    with pytest.raises(J.JournalError, match="another controller took the run over"):
+        J.begin(state, dict(header(controller=second), takes_over=HERE))
+    assert J.read(state)["controller"]["pid"] == 99
+    # without the controller it takes over from, no takeover at all
+    with pytest.raises(J.JournalError, match="now held by controller"):
+        J.begin(state, header(controller=second))
 
 
 def test_unreadable_or_foreign_journals_are_named(tmp_path):
@@ -270,3 +286,18 @@ def test_the_controller_user_is_named_without_USER(monkeypatch):
     assert J.user_name() == f"uid {os.geteuid()}"
     monkeypatch.setenv("LOGNAME", "ops")
     assert J.controller_identity(os.getpid())["user"] == "ops"
+
+
+def test_a_rollback_is_refused_while_a_master_finished_the_run():
+    """{m1: done, m2: verified, m3: verified}: m1 serves the restored member. Rolling back
+    m2 and m3 alone would leave two etcd clusters: refused, and a resume says it."""
+    journals = {"m1": journal("done"), "m2": journal("verified"), "m3": journal("verified")}
+    refused = J.decide(journals, HERE, alive=lambda h: False, purpose="rollback")
+    assert refused["mode"] == "refuse"
+    assert "is done on m1" in refused["msg"] and "two etcd clusters" in refused["msg"]
+    assert "playbooks/restore-ha.yml -e etcd_restore_confirm=true" in refused["msg"]
+    resumed = J.decide(journals, HERE, alive=lambda h: False)
+    assert resumed["mode"] == "resume" and resumed["finished"] == ["m1"]
+    # a done journal of another run does not count
+    other = dict(journals, m1=journal("done", run_id=OTHER))
+    assert J.decide(other, HERE, alive=lambda h: False, purpose="rollback")["mode"] == "resume"
