@@ -146,10 +146,33 @@ def _same_dir(candidate, data_dir, cwd):
     return candidate == data_dir or os.path.realpath(candidate) == os.path.realpath(data_dir)
 
 
+def _identity(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _names_data_dir(proc_root, pid, candidate, data_dir, wanted, cwd):
+    """Whether the process's data dir ``candidate`` is ``data_dir``. The candidate is a
+    path in the process's own mount namespace: a containerised etcd names its mountPath
+    (``/var/lib/etcd``) where this host has the hostPath (``/data/etcd``). So it is
+    looked up through ``/proc/<pid>/root`` (or ``/cwd``) and compared by device and
+    inode; only when that cannot be read is the path's text compared."""
+    base = "root" if os.path.isabs(candidate) else "cwd"
+    seen = _identity(os.path.join(proc_root, str(pid), base, candidate.lstrip(os.sep)))
+    if seen is not None and wanted is not None:
+        return seen == wanted
+    return _same_dir(candidate, data_dir, cwd)
+
+
 def etcd_processes_on(data_dir, proc_root="/proc"):
     """etcd processes whose data dir (``--data-dir`` or ``ETCD_DATA_DIR``) is
-    ``data_dir``: [{'pid', 'command'}]."""
+    ``data_dir`` - the same directory, as the process sees it (container or not):
+    [{'pid', 'command'}]."""
     data_dir = os.path.normpath(data_dir)
+    wanted = _identity(data_dir)
     found = []
     for proc in processes(proc_root):
         if not _is_etcd(proc_root, proc):
@@ -162,7 +185,7 @@ def etcd_processes_on(data_dir, proc_root="/proc"):
             cwd = os.readlink(os.path.join(proc_root, str(proc["pid"]), "cwd"))
         except OSError:
             cwd = None
-        if any(_same_dir(d, data_dir, cwd) for d in dirs):
+        if any(_names_data_dir(proc_root, proc["pid"], d, data_dir, wanted, cwd) for d in dirs):
             found.append({"pid": proc["pid"], "command": command_line(proc["argv"])})
     return found
 

@@ -283,3 +283,30 @@ def test_bad_input_changes_nothing(tmp_path, kwargs, message):
         restore_member(**args)
     assert message in caught.value.msg
     assert listing(tmp_path / "etcd") == ["member"]
+
+
+def test_etcd_processes_on_sees_a_container_whose_mount_path_is_not_the_host_path(tmp_path):
+    """kubeadm's etcd pod names its mountPath (--data-dir=/var/lib/etcd) where the host
+    has the hostPath: here etcd runs in a mount namespace of its own where the host's
+    data dir is bound at another path. It is found by the directory's identity, and an
+    etcd on another directory with the same path text is not taken for it."""
+    host_path = tmp_path / "host-path"
+    mount_path = tmp_path / "mount-path"
+    other = tmp_path / "other"
+    for path in (host_path, mount_path, other):
+        path.mkdir()
+    script = (
+        f"mount --make-rprivate / && mount --bind {host_path} {mount_path}"
+        f" && exec -a etcd {sys.executable} -c 'import time; time.sleep(120)'"
+        f" --data-dir={mount_path}"
+    )
+    proc = subprocess.Popen(["unshare", "--mount", "bash", "-c", script], start_new_session=True)
+    try:
+        wait_for_cmdline(proc.pid, "etcd")
+        assert [p["pid"] for p in etcd_processes_on(str(host_path))] == [proc.pid]
+        # outside its namespace mount-path is an empty directory of its own: not it
+        assert etcd_processes_on(str(mount_path)) == []
+        assert etcd_processes_on(str(other)) == []
+    finally:
+        proc.kill()
+        proc.wait()
