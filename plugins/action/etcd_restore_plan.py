@@ -100,6 +100,24 @@ class ActionModule(ActionBase):
 
         hostvars = task_vars.get("hostvars") or {}
         masters = masters_from_hostvars(args["hosts"], hostvars)
+        shared = J.shared_state_problems(
+            {
+                m["host"]: {
+                    "machine_id": (m.get("preflight") or {}).get("machine_id"),
+                    "state_dir": (m.get("preflight") or {}).get("state_dir"),
+                    "state_dir_identity": (m.get("preflight") or {}).get("state_dir_identity"),
+                    "journal": (m.get("preflight") or {}).get("journal"),
+                    "member_name": (m.get("member") or {}).get("name"),
+                }
+                for m in masters
+            }
+        )
+        if shared:
+            # before any decision: a shared journal looks like one run held everywhere
+            result.update(
+                failed=True, changed=False, mode="refuse", msg="\n".join(shared), problems=shared
+            )
+            return result
         run = None
         if args["purpose"] == "rollback":
             return self._rollback(result, args, masters, task_vars)

@@ -85,6 +85,15 @@ def _journal(state_dir, run_id):
         raise CutoverError(
             f"{J.journal_path(state_dir)} does not exist: run {run_id} never locked this master"
         )
+    here = J.machine_id()
+    if journal.get("machine_id") and here and journal["machine_id"] != here:
+        raise CutoverError(
+            f"{J.journal_path(state_dir)} was written on machine {journal['machine_id']}, not"
+            f" on this one ({here}): the state dir is shared with another master; nothing"
+            " was done here. Give every master a state dir of its own"
+            " (etcd_restore_state_dir on a local disk)",
+            journal=J.summary(journal),
+        )
     if journal.get("run_id") != run_id:
         raise CutoverError(
             f"this master's journal belongs to run {journal.get('run_id')} (phase"

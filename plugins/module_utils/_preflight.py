@@ -202,5 +202,8 @@ def gather(member, tools, addresses, snapshot_dir, state_dir, status_timeout, ma
         "snapshot_dir": snapshot_dir,
         "snapshot_dir_free": free_space(snapshot_dir),
         "journal": journal,
+        "state_dir": state_dir,
+        "state_dir_identity": J.dir_identity(state_dir),
+        "machine_id": J.machine_id(),
         "manifests_moved_aside": moved_aside,
     }

@@ -98,6 +98,38 @@ def new_run_id(stamp, random_hex=None):
     return f"{stamp}-{random_hex or secrets.token_hex(3)}"
 
 
+def machine_id(path="/etc/machine-id"):
+    """This host's machine id (systemd's ``/etc/machine-id``), or None when it has none."""
+    return _read_text(path) or None
+
+
+def dir_identity(path, proc_root="/proc"):
+    """Which directory ``path`` is, as far as this kernel can tell: the boot id, and the
+    device and inode of ``path`` or of its nearest existing parent with the rest of the
+    path. Two hosts on one kernel (containers, namespaces) that report the same identity
+    see one directory: a state dir made there would be shared. None when unknown."""
+    boot_id = _read_text(os.path.join(proc_root, "sys/kernel/random/boot_id"))
+    if not boot_id or not os.path.isabs(str(path)):
+        return None
+    probe, rest = os.path.normpath(str(path)), []
+    while True:
+        try:
+            info = os.stat(probe)
+            break
+        except OSError:
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                return None
+            rest.insert(0, os.path.basename(probe))
+            probe = parent
+    return {"boot_id": boot_id, "dev": info.st_dev, "ino": info.st_ino, "rest": "/".join(rest)}
+
+
+def _member_of(journal):
+    member = (journal or {}).get("member") or {}
+    return member.get("host"), member.get("name")
+
+
 def check_run_id(run_id):
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
         raise JournalError(
@@ -242,6 +274,15 @@ def begin(state_dir, header, when=None):
     current = read(state_dir)
     if current is not None:
         if current.get("run_id") == run_id:
+            if header.get("member") and _member_of(current) != _member_of(header):
+                host, name = _member_of(current)
+                raise JournalError(
+                    f"{journal_path(state_dir)} is the journal of master {host} (member"
+                    f" {name}), not of this one: {state_dir} is shared with that master"
+                    " (one directory seen by two hosts); nothing was changed. Give every"
+                    " master a state dir of its own (etcd_restore_state_dir on a local disk)",
+                    journal=summary(current),
+                )
             controller = header.get("controller")
             if controller and controller != current.get("controller") and is_held(current):
                 # a resumed run: this controller holds the run from now on - if the
@@ -279,6 +320,7 @@ def begin(state_dir, header, when=None):
     journal = {key: value for key, value in header.items() if key != "takes_over"}
     journal.update(
         format=FORMAT,
+        machine_id=machine_id(),
         run_id=run_id,
         phase="locked",
         phases=[{"phase": "locked", "time": now_iso(when)}],
@@ -430,6 +472,66 @@ def summary(journal):
 # --------------------------------------------------------------------------
 # The controller's decision
 # --------------------------------------------------------------------------
+
+
+def shared_state_problems(masters):
+    """Refusals for state dirs that are not each master's own, from every master's
+    pre-flight: {host: {'machine_id', 'member_name', 'journal', 'state_dir',
+    'state_dir_identity'}}. Two hosts that see one directory (dir_identity), or with one
+    machine id are one machine (or one cloned image) and would share the journal; a
+    journal still held that names another master, member or machine is another master's.
+    Each problem names the hosts, the path and the fix."""
+    problems = []
+    by_machine = {}
+    for host, facts in masters.items():
+        if (facts or {}).get("machine_id"):
+            by_machine.setdefault(facts["machine_id"], []).append(host)
+    for mid, hosts in sorted(by_machine.items()):
+        if len(hosts) > 1:
+            problems.append(
+                f"{', '.join(sorted(hosts))}: report one machine id ({mid}): they are one"
+                " machine, or clones of one image, and their restore journals cannot be told"
+                " apart; nothing was changed. Give each master its own /etc/machine-id"
+                " (systemd-machine-id-setup on a clone), or list each master once"
+            )
+    by_dir = {}
+    for host, facts in masters.items():
+        ident = (facts or {}).get("state_dir_identity")
+        if isinstance(ident, dict) and ident.get("boot_id"):
+            key = (ident["boot_id"], ident.get("dev"), ident.get("ino"), ident.get("rest"))
+            by_dir.setdefault(key, []).append(host)
+    for hosts in by_dir.values():
+        if len(hosts) > 1:
+            where = (masters[hosts[0]] or {}).get("state_dir") or "the state dir"
+            problems.append(
+                f"{', '.join(sorted(hosts))}: {where} is one directory seen by all of them"
+                " (same kernel, same device and inode): their restore journals would"
+                " overwrite each other; nothing was changed. Give every master a state dir"
+                " of its own (etcd_restore_state_dir on a local disk)"
+            )
+    for host, facts in sorted(masters.items()):
+        journal = (facts or {}).get("journal")
+        if not is_held(journal) or journal.get("error"):
+            continue
+        owner, name = _member_of(journal)
+        theirs = journal.get("machine_id")
+        wrong = []
+        if owner and owner != host:
+            wrong.append(f"master {owner}")
+        if name and facts.get("member_name") and name != facts["member_name"]:
+            wrong.append(f"member {name}, not {facts['member_name']}")
+        if theirs and facts.get("machine_id") and theirs != facts["machine_id"]:
+            wrong.append(f"machine id {theirs}, not {facts['machine_id']}")
+        if wrong:
+            problems.append(
+                f"{host}: its restore journal ({facts.get('state_dir') or 'the state dir'}"
+                f"/{JOURNAL}, run {journal.get('run_id')}) is another master's ("
+                + "; ".join(wrong)
+                + "): the state dir is shared with another host; nothing was changed. Give"
+                " every master a state dir of its own (etcd_restore_state_dir on a local"
+                " disk), then roll the run back from the master it belongs to"
+            )
+    return problems
 
 
 def _phases_text(held):

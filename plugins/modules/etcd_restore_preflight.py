@@ -151,6 +151,20 @@ ansible_facts:
             - Whether O(manifest_path) is missing, read at the same moment as the journal
               (a restore run that goes on elsewhere changes both).
           type: bool
+        state_dir:
+          description: O(state_dir), as given.
+          type: str
+        state_dir_identity:
+          description:
+            - Which directory O(state_dir) is on this kernel - C(boot_id), C(dev), C(ino) of
+              it or of its nearest existing parent, and C(rest) of the path - so that the
+              plan refuses masters on one kernel that see one state dir; null when unknown.
+          type: dict
+        machine_id:
+          description:
+            - This master's C(/etc/machine-id); the plan refuses two masters with one, and
+              the journal records it. Null when the master has none.
+          type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402

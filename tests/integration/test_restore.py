@@ -264,6 +264,28 @@ def test_not_enough_disk_is_refused(on_34_only, tmp_path):
     assert state(lab) == before
 
 
+def test_a_state_dir_two_masters_share_is_refused_before_anything_changes(on_34_only, tmp_path):
+    """The second master's /var/lib/kubedr-etcd is the first's (a shared /var/lib): both
+    would write one journal. Refused at pre-flight, from what each master proves about its
+    own state dir; nothing on any master changed, no journal written."""
+    lab = on_34_only
+    backup = Backup(lab, tmp_path)
+    first, second = lab.masters[0].name, lab.masters[1].name
+    shared = lab.host_dir(first) / "var-lib-kubedr-etcd"
+    before = state(lab)
+    journals_before = sorted(str(p) for p in shared.rglob("journal.json"))
+    lab.sh(second, f"mount --bind {shared} /var/lib/kubedr-etcd")
+    try:
+        out = refused(lab, backup)
+    finally:
+        lab.sh(second, "umount /var/lib/kubedr-etcd")
+    assert f"{first}, {second}: {STATE_DIR} is one directory seen by all of them" in out, out[
+        -3000:
+    ]
+    assert state(lab) == before
+    assert sorted(str(p) for p in shared.rglob("journal.json")) == journals_before
+
+
 def test_a_missing_restore_tool_is_refused(lab, tmp_path):
     backup = Backup(lab, tmp_path)
     before = state(lab)

@@ -416,6 +416,9 @@ def _prepare_files(lab):
             f"Match User {LAB_USER}\n    AuthorizedKeysFile .ssh/authorized_keys\n"
         )
         # its own name resolves without DNS (there is none in the lab; sudo looks it up)
+        # every master a machine id of its own, as real machines have (the restore refuses
+        # two inventory hosts that report one)
+        (hd / "machine-id").write_text(os.urandom(16).hex() + "\n")
         (hd / "hosts").write_text(
             Path("/etc/hosts").read_text().rstrip("\n") + f"\n{m.ip} {m.name}\n"
         )
@@ -427,7 +430,12 @@ def _prepare_files(lab):
                     + [[str(tools), "/usr/local/bin"]]
                     + [[str(state / "accounts" / n), f"/etc/{n}"] for n in ACCOUNT_FILES]
                     + [[str(state / "accounts" / "sudoers.d"), "/etc/sudoers.d"]]
-                    + [[str(hd / "hosts"), "/etc/hosts"]],
+                    + [[str(hd / "hosts"), "/etc/hosts"]]
+                    + (
+                        [[str(hd / "machine-id"), "/etc/machine-id"]]
+                        if Path("/etc/machine-id").is_file()
+                        else []
+                    ),
                     "sshd_config": str(hd / "ssh" / "sshd_config"),
                     "images": str(state / "images.json"),
                     "status_file": str(hd / "status.json"),

@@ -301,3 +301,60 @@ def test_a_rollback_is_refused_while_a_master_finished_the_run():
     # a done journal of another run does not count
     other = dict(journals, m1=journal("done", run_id=OTHER))
     assert J.decide(other, HERE, alive=lambda h: False, purpose="rollback")["mode"] == "resume"
+
+
+def test_a_journal_is_its_masters_own(tmp_path):
+    """Two masters sharing one state dir: the second to lock finds the first's journal
+    of the same run and is refused, the journal left as the first wrote it."""
+    state = str(tmp_path)
+    first = dict(header(), member={"host": "cp-a", "name": "cp-a"})
+    second = dict(header(), member={"host": "cp-b", "name": "cp-b"})
+    J.begin(state, first)
+    with pytest.raises(J.JournalError, match=r"journal of master cp-a \(member cp-a\)"):
+        J.begin(state, second)
+    assert J.read(state)["member"]["host"] == "cp-a"
+    assert J.read(state)["machine_id"] == J.machine_id()
+    assert J.begin(state, first)[0] is False
+
+
+def test_shared_state_dirs_are_refused_before_any_decision():
+    held = dict(journal("locked"), member={"host": "cp-a", "name": "cp-a"}, machine_id="m-a")
+    ok = {
+        "cp-a": {"machine_id": "m-a", "member_name": "cp-a", "journal": held},
+        "cp-b": {"machine_id": "m-b", "member_name": "cp-b", "journal": None},
+    }
+    assert J.shared_state_problems(ok) == []
+    one_machine = dict(ok, **{"cp-b": dict(ok["cp-b"], machine_id="m-a")})
+    [problem] = J.shared_state_problems(one_machine)
+    assert problem.startswith("cp-a, cp-b: report one machine id (m-a)")
+    shared = dict(
+        ok, **{"cp-b": dict(ok["cp-b"], journal=held, state_dir="/var/lib/kubedr-etcd/restore")}
+    )
+    [problem] = J.shared_state_problems(shared)
+    assert problem.startswith(
+        "cp-b: its restore journal (/var/lib/kubedr-etcd/restore/journal.json, run"
+        f" {RUN}) is another master's (master cp-a; member cp-a, not cp-b; machine id m-a,"
+        " not m-b)"
+    )
+    # a finished journal of an earlier run is history, not a holder: no refusal
+    done = dict(held, phase="done")
+    assert J.shared_state_problems(dict(ok, **{"cp-b": dict(ok["cp-b"], journal=done)})) == []
+
+
+def test_one_directory_seen_by_two_hosts_of_one_kernel_is_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    same = J.dir_identity(str(tmp_path / "a" / "restore"))  # not made yet: its parent
+    assert same["rest"] == "restore"
+    assert J.dir_identity(str(tmp_path / "a" / "restore")) == same
+    other = J.dir_identity(str(tmp_path / "b" / "restore"))
+    facts = {
+        "cp-a": {"state_dir": "/var/lib/kubedr-etcd/restore", "state_dir_identity": same},
+        "cp-b": {"state_dir": "/var/lib/kubedr-etcd/restore", "state_dir_identity": other},
+    }
+    assert J.shared_state_problems(facts) == []
+    facts["cp-b"]["state_dir_identity"] = same
+    [problem] = J.shared_state_problems(facts)
+    assert problem.startswith(
+        "cp-a, cp-b: /var/lib/kubedr-etcd/restore is one directory seen by all of them"
+    )
