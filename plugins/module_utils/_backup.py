@@ -59,6 +59,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     snapshot_save_argv,
     snapshot_status_argv,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._files import fsync_dir, temp_name
 from ansible_collections.kubedr.etcd.plugins.module_utils._files import remove as _remove
 from ansible_collections.kubedr.etcd.plugins.module_utils._fingerprint import (
     FingerprintError,
@@ -81,6 +82,26 @@ HEALTH_COMMAND_TIMEOUT = "5s"
 
 class BackupError(Exception):
     """The backup did not produce a verified snapshot; the message says why."""
+
+
+def publish(tmp, final):
+    """Give the complete file ``tmp`` its name ``final``, never over a file there: a
+    backup of the same second that got there first is kept (BackupError)."""
+    appeared = BackupError(
+        f"{final} appeared while this backup was taken (another backup of the same"
+        " second); a backup is never overwritten: nothing was kept of this one"
+    )
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise appeared from None
+    except OSError:  # a file system without hard links: a rename, checked first
+        if os.path.lexists(final):
+            raise appeared from None
+        os.rename(tmp, final)
+    else:
+        os.unlink(tmp)
+    fsync_dir(os.path.dirname(final))
 
 
 def _utcnow():
@@ -258,7 +279,8 @@ def save_verified_snapshot(
     final = os.path.join(dest_dir, snapshot_file_name(when))
     if os.path.exists(final) or os.path.exists(metadata_path(final)):
         raise BackupError(f"{final} exists already; a backup is never overwritten")
-    tmp = os.path.join(dest_dir, "." + os.path.basename(final) + ".tmp")
+    # a name of this save's own: two backups in the same second never share one
+    tmp = temp_name(final)
     leftovers = (tmp, tmp + ".part")
     env = client_env([endpoint], *tls)
     try:
@@ -315,7 +337,7 @@ def save_verified_snapshot(
             fingerprint=recorded_fingerprint,
         )
         os.chmod(tmp, 0o600)
-        os.rename(tmp, final)
+        publish(tmp, final)
         try:
             write_json_atomic(metadata_path(final), metadata)
         except OSError as exc:

@@ -29,6 +29,15 @@ def fsync_dir(path):
         os.close(fd)
 
 
+def fsync_file(path):
+    """Flush a file's contents to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def remove(*paths):
     """Remove files that may not exist; True when at least one was there."""
     removed = False

@@ -25,6 +25,7 @@ import stat
 from ansible_collections.kubedr.etcd.plugins.module_utils._files import (
     atomic_writer,
     fsync_dir,
+    fsync_file,
     remove,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._module_exit import TaskFailure
@@ -177,12 +178,17 @@ def copy_across(part):
 def install(part, dest_dir):
     """Move one verified file into dest_dir (mode 0600); nothing may be at its final name."""
     os.chmod(part.incoming, 0o600)  # a copy across file systems is made 0600 anyway
+    # on disk before it has its name: a crash right after the rename must not leave a
+    # backup that is named but half written
+    fsync_file(part.incoming)
     try:
         os.replace(part.incoming, part.final)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        copy_across(part)
+        copy_across(part)  # atomic_writer fsyncs the copy and its directory
+        return
+    fsync_dir(os.path.dirname(part.final))
 
 
 def check_arguments(incoming_dir, dest_dir, name):

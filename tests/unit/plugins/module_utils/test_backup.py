@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import stat
 import time
 
@@ -217,11 +218,12 @@ def test_save_timeout(cluster, tmp_path, monkeypatch):
         with pytest.raises(BackupError) as caught:
             save(cluster, dest, save_timeout=3)
         took = time.monotonic() - started
-    temp = dest / f".{NAME}.tmp"
-    assert str(caught.value) == (
-        f"'{cluster.etcdctl} snapshot save {temp}' did not finish in 3s; is the endpoint"
-        " hanging?; nothing was kept"
-    )
+    # the save's own temporary name: two backups of the same second never share one
+    assert re.fullmatch(
+        f"'{re.escape(cluster.etcdctl)} snapshot save {re.escape(str(dest))}/\\.{NAME}"
+        "\\.[0-9a-f]{8}\\.tmp' did not finish in 3s; is the endpoint hanging\\?; nothing was kept",
+        str(caught.value),
+    ), str(caught.value)
     assert took < 10
     assert listing(dest) == []
 
@@ -286,3 +288,20 @@ def test_without_rules_nothing_is_pruned(cluster, tmp_path):
     result = save(cluster, dest, do_trial_restore=False, retention={"keep_last": None})
     assert "retention" not in result
     assert snap("20261124T030000Z") in listing(dest)
+
+
+def test_a_backup_of_the_same_second_that_got_there_first_is_kept(cluster, tmp_path, monkeypatch):
+    """Two backups in one second: the one that names its file first keeps it; the other
+    is refused, overwrites nothing and leaves no temporary file."""
+    dest = tmp_path / "backups"
+    real = _backup.verify_saved
+
+    def the_other_backup_lands(tools, path, endpoint):
+        (dest / NAME).write_bytes(b"the other backup")
+        return real(tools, path, endpoint)
+
+    monkeypatch.setattr(_backup, "verify_saved", the_other_backup_lands)
+    with pytest.raises(BackupError, match="appeared while this backup was taken"):
+        save(cluster, dest, do_trial_restore=False)
+    assert (dest / NAME).read_bytes() == b"the other backup"
+    assert listing(dest) == [NAME]

@@ -208,3 +208,28 @@ def test_a_file_retention_cannot_remove_is_a_warning_and_the_backup_is_received(
     assert result["retention"]["errors"] == [f"{dest / snap(OLDER[0])}: Permission denied"]
     assert snap(STAMP) in listing(dest)
     assert result["installed"]
+
+
+def test_every_file_is_on_disk_before_it_has_its_name(copied, monkeypatch):
+    """A crash right after a rename must not leave a named but half-written backup: each
+    file is fsynced before its rename into dest_dir, and dest_dir after it."""
+    incoming, dest = copied
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst, **kwargs):
+        events.append(("rename", str(src)))
+        return real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    receiver(incoming, dest).run()
+    for name in backup_names(STAMP):
+        source = str(incoming / name)
+        renamed = events.index(("rename", source))
+        assert ("fsync", source) in events[:renamed], name
+        assert ("fsync", str(dest)) in events[renamed:], name
