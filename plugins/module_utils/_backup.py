@@ -29,6 +29,7 @@ never offered as a backup. On any failure the temporary files are removed.
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import os
 import resource
 import shutil
@@ -82,6 +83,43 @@ HEALTH_COMMAND_TIMEOUT = "5s"
 
 class BackupError(Exception):
     """The backup did not produce a verified snapshot; the message says why."""
+
+
+# Every backup that writes into a backup directory on a master - backup.yml's
+# etcd_snapshot and the scheduled script alike - holds an exclusive fcntl.flock on the
+# directory itself: nothing is left in it, and the lock ends with the process.
+
+
+def take_lock(dest_dir):
+    """An open descriptor of ``dest_dir`` holding its exclusive lock, or None when
+    another backup holds it. The lock lasts until the descriptor is closed (or the
+    process ends). Raises BackupError when the directory cannot be made or opened."""
+    try:
+        os.makedirs(dest_dir, mode=0o700, exist_ok=True)
+        fd = os.open(dest_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise BackupError(f"cannot lock the backup directory {dest_dir}: {exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def lock_is_held(dest_dir):
+    """Whether a backup holds the lock of ``dest_dir`` now (creates nothing)."""
+    try:
+        fd = os.open(dest_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def publish(tmp, final):
@@ -220,7 +258,29 @@ def verify_saved(tools, path, endpoint):
     return verified, status
 
 
-def save_verified_snapshot(
+def save_verified_snapshot(*, lock=True, **kwargs):
+    """Save, verify and record one snapshot (``save_unlocked``) under the backup
+    directory's lock: refused while another backup (backup.yml on another controller, the
+    scheduled script) writes there. ``lock=False`` when the caller holds it already (the
+    scheduled script, for its whole run)."""
+    dest_dir = kwargs.get("dest_dir")
+    if not lock or not os.path.isdir(dest_dir):
+        # a directory not made yet holds no backup to guard, and a refused backup must not
+        # leave one behind; two first backups of one second are kept apart by publish()
+        return save_unlocked(**kwargs)
+    fd = take_lock(dest_dir)
+    if fd is None:
+        raise BackupError(
+            f"another backup is running on this master (it holds the lock on {dest_dir});"
+            " nothing was saved. Wait for it to end, then run again"
+        )
+    try:
+        return save_unlocked(**kwargs)
+    finally:
+        os.close(fd)
+
+
+def save_unlocked(
     *,
     tools,
     endpoints,

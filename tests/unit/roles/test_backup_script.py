@@ -35,7 +35,6 @@ from tests.support.metrics import samples
 ROOT = Path(__file__).resolve().parents[3]
 ROLE = ROOT / "roles" / "etcd_backup_schedule"
 SCRIPT = ROLE / "files" / "kubedr-etcd-backup"
-LOCK = ".kubedr-etcd-backup.lock"
 K8S_VERSION = "v1.31.4"
 
 
@@ -172,7 +171,7 @@ class Site:
         """Names in the backup dir (the lock file aside), or None when it does not exist."""
         if not self.dest.exists():
             return None
-        return sorted(p.name for p in self.dest.iterdir() if p.name != LOCK)
+        return sorted(p.name for p in self.dest.iterdir())
 
     def backups(self):
         return sorted(p.name for p in self.dest.glob("etcd-snapshot-*.db"))
@@ -288,7 +287,7 @@ def test_backup_writes_snapshot_metadata_and_archive(site, etcd):
         assert f"kubedr-etcd-backup: {step}" in out, out
     assert "every backup is kept" in out
     assert "s)" in out and "save " in out
-    assert not [p for p in site.dest.iterdir() if p.name.startswith(".") and p.name != LOCK]
+    assert not [p for p in site.dest.iterdir() if p.name.startswith(".")]
 
 
 def test_tools_found_on_path(site, etcd_version):
@@ -393,13 +392,16 @@ def test_failed_run_still_writes_metrics(tmp_path, install_root, etcd_version):
 
 def test_a_second_run_waits_for_nothing_while_the_lock_is_held(site):
     site.dest.mkdir(mode=0o700)
-    with open(site.dest / LOCK, "a") as held:
+    held = os.open(site.dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         started = time.monotonic()
         proc = run_ok(site)
         assert time.monotonic() - started < 10
         assert "another backup is running" in proc.stdout
         assert site.files() == []
+    finally:
+        os.close(held)
     # the lock is free again: the next run backs up
     run_ok(site)
     assert len(site.backups()) == 1

@@ -305,3 +305,21 @@ def test_a_backup_of_the_same_second_that_got_there_first_is_kept(cluster, tmp_p
         save(cluster, dest, do_trial_restore=False)
     assert (dest / NAME).read_bytes() == b"the other backup"
     assert listing(dest) == [NAME]
+
+
+def test_a_backup_while_another_holds_the_directory_lock_is_refused(cluster, tmp_path):
+    """backup.yml (etcd_snapshot) takes the lock the scheduled script holds for its run:
+    the second of two backups at the same time saves nothing."""
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    held = _backup.take_lock(str(dest))
+    try:
+        assert _backup.lock_is_held(str(dest))
+        with pytest.raises(BackupError, match="another backup is running on this master"):
+            save(cluster, dest, do_trial_restore=False)
+        assert listing(dest) == []
+    finally:
+        os.close(held)
+    assert not _backup.lock_is_held(str(dest))
+    save(cluster, dest, do_trial_restore=False)
+    assert NAME in listing(dest)
