@@ -40,7 +40,7 @@ options:
         master's entry of the plan), C(manifests_dir), C(policy), C(old_cluster); for a
         resumed run also C(takes_over), the controller the journals named when the run
         was planned. The journal passes to the new controller only while it still names
-        that one (compare-and-set): of two controllers resuming one run, the second is
+        that one (compare-and-set) - of two controllers resuming one run, the second is
         refused.
     type: dict
   run_id:

@@ -14,13 +14,14 @@ description:
   - Picks a healthy etcd member (the preferred one when it is healthy, else the first healthy
     one; unhealthy or hanging members are skipped with a note), and saves a snapshot from it
     over TLS with C(etcdctl snapshot save), always under a time limit.
-  - It holds an exclusive lock on O(dest_dir) (C(flock) on the directory, as the scheduled
-    backup of M(kubedr.etcd.etcd_backup_schedule)'s script does) while it saves there, and
-    is refused while another backup holds it.
+  - It holds an exclusive lock on O(dest_dir) (C(flock) on the directory, the lock the
+    scheduled backup script of the C(kubedr.etcd.etcd_backup_schedule) role takes) while it
+    saves there, and is refused while another backup holds it.
   - The snapshot is written under a hidden temporary name of its own and verified before it
-    gets its final name C(etcd-snapshot-<stamp>.db), never over a file already there - the sha256 trailer etcd appends (checked while
-    streaming, never loaded into memory), C(snapshot status) (revision, key count), and
-    optionally a trial restore into a scratch directory that is always removed.
+    gets its final name C(etcd-snapshot-<stamp>.db), never over a file already there. Verified
+    means the sha256 trailer etcd appends (checked while streaming, never loaded into memory),
+    C(snapshot status) (revision, key count), and optionally a trial restore into a scratch
+    directory that is always removed.
   - A JSON metadata record C(etcd-snapshot-<stamp>.db.json) is written beside it last - file
     sha256 and size, revision, key count, etcd version, cluster ID and members, source master,
     Kubernetes version, time, the collection version and the control-plane archives. A

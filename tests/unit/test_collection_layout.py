@@ -4,6 +4,7 @@ tarball leaves out what only a checkout needs."""
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
 from pathlib import Path
@@ -30,6 +31,23 @@ def test_readme_lists_every_module_once():
     rows = module_table()
     assert sorted(rows) == MODULES, "README.md's module table and plugins/modules differ"
     assert len(rows) == len(set(rows))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_documentation_is_yaml(module):
+    # ansible-doc and validate-modules read these blocks as YAML; a stray ": " in a
+    # description breaks the whole module's documentation
+    tree = ast.parse((ROOT / "plugins" / "modules" / f"{module}.py").read_text())
+    blocks = {
+        node.targets[0].id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN")
+    }
+    assert set(blocks) == {"DOCUMENTATION", "EXAMPLES", "RETURN"}
+    for name, text in blocks.items():
+        assert yaml.safe_load(text) is not None, name
 
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS, ids=lambda p: p.name)
