@@ -15,6 +15,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
+from ansible_collections.kubedr.etcd.plugins.module_utils._cutover import concurrency_problem
 from ansible_collections.kubedr.etcd.plugins.module_utils._data import plain
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_plan import (
     DEFAULT_BUMP_REVISION,
@@ -117,6 +118,14 @@ class ActionModule(ActionBase):
             result.update(
                 failed=True, changed=False, mode="refuse", msg="\n".join(shared), problems=shared
             )
+            return result
+        busy = concurrency_problem(
+            [m["host"] for m in masters],
+            forks=task_vars.get("ansible_forks"),
+            batch=task_vars.get("ansible_play_batch"),
+        )
+        if busy:
+            result.update(failed=True, changed=False, mode="refuse", msg=busy, problems=[busy])
             return result
         run = None
         if args["purpose"] == "rollback":

@@ -25,10 +25,23 @@ import urllib.parse
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore_journal import now_iso
 
 
+def _parts(url):
+    """The parts of an http(s) URL with a host; ValueError naming what is wrong (an IPv6
+    address without brackets has no port Python can read)."""
+    parts = urllib.parse.urlsplit(str(url))
+    parts.port  # noqa: B018 - raises ValueError on a port it cannot read
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url} is not an http(s) URL with a host")
+    return parts
+
+
 def is_ready(url, context, timeout=2.0):
     """Whether ``url`` (http or https) answers 200 now; anything else, or no answer, is not
     ready."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = _parts(url)
+    except ValueError:
+        return False
     if parts.scheme == "https":
         connection = http.client.HTTPSConnection(
             parts.hostname, parts.port, timeout=timeout, context=context
@@ -62,6 +75,18 @@ class ReadyWatch:
 
     def start(self):
         if not self.urls:
+            return self
+        bad = []
+        for url in self.urls:
+            try:
+                _parts(url)
+            except ValueError as exc:
+                bad.append(f"{url} ({exc})")
+        if bad:
+            self.error = (
+                f"cannot watch {', '.join(bad)}: an IPv6 address goes in brackets,"
+                " https://[fd00::10]:6443/readyz"
+            )
             return self
         try:
             context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None

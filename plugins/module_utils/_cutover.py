@@ -384,6 +384,30 @@ def controller_gone(fd=1):
     return any(mask & (select.POLLERR | select.POLLHUP) for _fd, mask in events)
 
 
+def concurrency_problem(masters, forks=None, batch=None):
+    """Why this play cannot run the cut-over, or None. Every master runs its step at once
+    and waits in ``wait_for_turn`` for the ones before it in the plan's order; a master
+    that never got a worker (``forks``) or is in a later batch (the play's ``serial``)
+    never takes its turn, and the ones waiting on it stall until their timeout."""
+    count = len(masters)
+    if forks is not None and 0 < int(forks) < count:
+        return (
+            f"forks is {int(forks)}, fewer than the {count} masters ({', '.join(masters)}):"
+            " the cut-over runs on every master at once, each waiting for the masters before"
+            " it, so a master left without a worker would stall the others. Run again with"
+            f" --forks {count} or more (forks in ansible.cfg, or the job template's Forks)"
+        )
+    if batch is not None and len(batch) < count:
+        left = sorted(set(masters) - set(batch))
+        return (
+            f"this batch holds {len(batch)} of the {count} masters (left for a later batch:"
+            f" {', '.join(left)}): the cut-over runs on every master at once, each waiting"
+            " for the masters before it. Run the role in a play without serial (or with"
+            f" serial: {count} or more)"
+        )
+    return None
+
+
 def wait_for_turn(journal, name, timeout, poll=POLL, probe=None, gone=controller_gone):
     """Wait until the masters before this one are done with ``name``: for ``stop``, until
     their etcd is gone (``still_runs``; a member already down counts as stopped); for

@@ -17,9 +17,13 @@
 - A drill's scratch directory holds a restored copy with its WAL and room for etcd to
   start: the data dir's need, ``size + RESTORE_MARGIN``.
 
-The restore plan checks both from the pre-flight's free space, and the stage step
-checks the data dir again just before it restores. docs/restore.md, docs/drill.md and
-the etcd_snapshot module's documentation state the same.
+When the snapshot directory sits on the data dir's file system (the default: both under
+/var/lib), the copy and the staged restore share its free space and the plan asks for
+the sum (``shared_need``). The restore plan checks both from the pre-flight's free space
+and whether the two share a file system, and the stage step checks the data dir again
+just before it restores (the copy is there by then, its room taken already).
+docs/restore.md, docs/drill.md and the etcd_snapshot module's documentation state the
+same.
 """
 
 from __future__ import annotations
@@ -52,14 +56,30 @@ def backup_need(snapshot_size, trial_restore):
     return need
 
 
-def free_space(path):
-    """Free bytes for root-owned writes under ``path``, or under its nearest existing
-    parent when it does not exist yet."""
+def shared_need(snapshot_size):
+    """Bytes one file system needs free when it holds both the run's copy of the snapshot
+    and the staged restore."""
+    return data_dir_need(snapshot_size) + snapshot_dir_need(snapshot_size)
+
+
+def _nearest_existing(path):
     probe = path
     while probe and not os.path.exists(probe):
         probe = os.path.dirname(probe)
-    info = os.statvfs(probe or "/")
+    return probe or "/"
+
+
+def free_space(path):
+    """Free bytes for root-owned writes under ``path``, or under its nearest existing
+    parent when it does not exist yet."""
+    info = os.statvfs(_nearest_existing(path))
     return info.f_bavail * info.f_frsize
+
+
+def one_file_system(path, other):
+    """Whether files under ``path`` and under ``other`` (or under their nearest existing
+    parents) take their room from one file system."""
+    return os.stat(_nearest_existing(path)).st_dev == os.stat(_nearest_existing(other)).st_dev
 
 
 def mib(nbytes):

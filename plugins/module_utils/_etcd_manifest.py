@@ -528,7 +528,22 @@ def read_etcd_member(path=DEFAULT_MANIFEST, search_moved_aside=True):
         raise ManifestError(f"{found}: {err}{hint}") from None
     member["moved_aside"] = moved_aside
     member["kubernetes_version"] = kubernetes_version(os.path.dirname(found))
+    peer_urls = member["initial_advertise_peer_urls"] or member["listen_peer_urls"]
+    member["apiserver"] = apiserver_endpoint(
+        os.path.dirname(found), url_host(peer_urls[0]) if peer_urls else "127.0.0.1"
+    )
     return member
+
+
+def _apiserver_container(manifest_dir):
+    path = os.path.join(manifest_dir, "kube-apiserver.yaml")
+    try:
+        with open(path, "rb") as handle:
+            pod = load_yaml(decode_manifest(handle.read()))
+        containers = pod["spec"]["containers"]
+        return next(c for c in containers if c.get("name") == "kube-apiserver")
+    except (OSError, ManifestError, KeyError, TypeError, StopIteration):
+        return None
 
 
 def kubernetes_version(manifest_dir):
@@ -537,13 +552,59 @@ def kubernetes_version(manifest_dir):
     Informational only (recorded with backups): a missing or unreadable
     apiserver manifest is not an error.
     """
-    path = os.path.join(manifest_dir, "kube-apiserver.yaml")
-    try:
-        with open(path, "rb") as handle:
-            pod = load_yaml(decode_manifest(handle.read()))
-        containers = pod["spec"]["containers"]
-        image = next(c["image"] for c in containers if c.get("name") == "kube-apiserver")
-    except (OSError, ManifestError, KeyError, TypeError, StopIteration):
+    container = _apiserver_container(manifest_dir)
+    if not isinstance(container, dict):
         return None
-    match = re.search(r":(v\d+\.\d+\.\d+)", str(image).split("@", 1)[0])
+    match = re.search(r":(v\d+\.\d+\.\d+)", str(container.get("image")).split("@", 1)[0])
     return match.group(1) if match else None
+
+
+APISERVER_PORT = 6443  # kube-apiserver's --secure-port when the manifest does not set it
+
+
+def apiserver_endpoint(manifest_dir, fallback_host):
+    """Where kube-apiserver.yaml in that directory serves: {'address': its
+    --advertise-address or None, 'port': its --secure-port or 6443, 'readyz_url'}. The
+    URL names the advertise address, else ``fallback_host`` (the host of etcd's own peer
+    URL on this master). A missing or unreadable manifest gives the defaults: the readyz
+    wait then names the URL it tried."""
+    found = {"address": None, "port": APISERVER_PORT}
+    container = _apiserver_container(manifest_dir)
+    if isinstance(container, dict):
+        found.update(_apiserver_flags(container))
+    found["readyz_url"] = (
+        f"https://{host_port(found['address'] or fallback_host, found['port'])}/readyz"
+    )
+    return found
+
+
+def _apiserver_flags(container):
+    found = {}
+    argv = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+    flags = {}
+    for arg in argv:
+        if arg.startswith("--") and "=" in arg:
+            key, value = arg[2:].split("=", 1)
+            flags[key] = value.strip()
+    address = flags.get("advertise-address")
+    if address:
+        try:
+            found["address"] = str(ipaddress.ip_address(address))
+        except ValueError:
+            found["address"] = address
+    port = flags.get("secure-port", "")
+    if port.isdigit() and 0 < int(port) < 65536:
+        found["port"] = int(port)
+    return found
+
+
+def host_port(host, port):
+    """'10.0.0.1:6443', '[fd00::10]:6443', 'master-1:6443': a host and port as a URL
+    needs them (IPv6 literals in brackets)."""
+    host = str(host).strip("[]")
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]:{int(port)}"
+    except ValueError:
+        pass
+    return f"{host}:{int(port)}"

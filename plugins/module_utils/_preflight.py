@@ -21,7 +21,10 @@ import ssl
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
 from ansible_collections.kubedr.etcd.plugins.module_utils._client_tls import client_tls
-from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import free_space
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
+    free_space,
+    one_file_system,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     EtcdctlError,
     client_env,
@@ -201,6 +204,7 @@ def gather(member, tools, addresses, snapshot_dir, state_dir, status_timeout, ma
         "last_restore": last_restore(data_dir),
         "snapshot_dir": snapshot_dir,
         "snapshot_dir_free": free_space(snapshot_dir),
+        "snapshot_dir_on_data_dir_fs": one_file_system(snapshot_dir, data_dir),
         "journal": journal,
         "state_dir": state_dir,
         "state_dir_identity": J.dir_identity(state_dir),

@@ -27,8 +27,10 @@ import secrets
 from urllib.parse import urlsplit
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
+    COPY_MARGIN,
     RESTORE_MARGIN,
     data_dir_need,
+    shared_need,
     size_text,
     snapshot_dir_need,
 )
@@ -276,12 +278,31 @@ def _short_of(free, need):
     return shown_free, shown_need
 
 
+def _free_of(preflight, key):
+    free = preflight.get(key)
+    return free if isinstance(free, int) and not isinstance(free, bool) else None
+
+
 def _check_space(host, data_dir, preflight, snapshot, problems, warnings):
     size = snapshot["size"]
     if size is None:
         return
-    free = preflight.get("data_dir_free")
-    if isinstance(free, bool) or not isinstance(free, int):
+    free = _free_of(preflight, "data_dir_free")
+    where = preflight.get("snapshot_dir") or "the snapshot directory"
+    if free is not None and preflight.get("snapshot_dir_on_data_dir_fs") is True:
+        # one file system holds the copy and then the staged restore beside it
+        if free < shared_need(size):
+            shown_free, shown_need = _short_of(free, shared_need(size))
+            problems.append(
+                f"{host}: {data_dir}'s file system, which also holds {where}, has {shown_free}"
+                f" free but the restore needs {shown_need} there (the copy of the"
+                f" {size_text(size)} snapshot, and the snapshot restored beside the current"
+                " data, which is moved aside and kept, plus"
+                f" {size_text(RESTORE_MARGIN + COPY_MARGIN)} for its WAL and headroom); free"
+                " some space there or set etcd_restore_snapshot_dir to another file system"
+            )
+        return
+    if free is None:
         warnings.append(f"{host}: the free space of {data_dir}'s file system is unknown")
     elif free < data_dir_need(size):
         shown_free, shown_need = _short_of(free, data_dir_need(size))
@@ -291,9 +312,8 @@ def _check_space(host, data_dir, preflight, snapshot, problems, warnings):
             f" which is moved aside and kept, plus {size_text(RESTORE_MARGIN)} for its WAL);"
             " free some space there"
         )
-    free = preflight.get("snapshot_dir_free")
-    where = preflight.get("snapshot_dir") or "the snapshot directory"
-    if isinstance(free, int) and not isinstance(free, bool) and free < snapshot_dir_need(size):
+    free = _free_of(preflight, "snapshot_dir_free")
+    if free is not None and free < snapshot_dir_need(size):
         shown_free, shown_need = _short_of(free, snapshot_dir_need(size))
         problems.append(
             f"{host}: {where} has {shown_free} free but the copy of the {size_text(size)}"

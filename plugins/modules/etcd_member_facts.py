@@ -115,6 +115,16 @@ ansible_facts:
           returned: success
           type: str
           sample: v1.31.4
+        apiserver:
+          description:
+            - Where the C(kube-apiserver.yaml) in the same directory serves - C(address), its
+              C(--advertise-address) (null when unset or the manifest is missing), C(port),
+              its C(--secure-port) (6443 when unset), and C(readyz_url), the URL the
+              restore's readyz waits use (the advertise address, else the host of etcd's
+              peer URL; IPv6 addresses in brackets).
+          returned: success
+          type: dict
+          sample: {"address": "10.0.0.11", "port": 6443, "readyz_url": "https://10.0.0.11:6443/readyz"}
         name:
           description: The member name (C(--name)).
           returned: success

@@ -141,6 +141,11 @@ ansible_facts:
         snapshot_dir_free:
           description: Free bytes where the snapshot will be copied (O(snapshot_dir)).
           type: int
+        snapshot_dir_on_data_dir_fs:
+          description:
+            - Whether O(snapshot_dir) takes its room from the data dir's file system; the plan
+              then asks there for the copy and the staged restore together.
+          type: bool
         journal:
           description:
             - The restore journal on this master (C(<state_dir>/journal.json)), null when

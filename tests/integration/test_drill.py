@@ -310,3 +310,19 @@ def in_backup1(lab, pid):
     """Whether ``pid`` (as backup1 numbers it) runs there, not a zombie."""
     proc = lab.sh("backup1", f"grep -q '^State:.*[^Z] (' /proc/{pid}/status", check=False)
     return proc.returncode == 0
+
+
+@pytest.mark.parametrize("pattern", [None, "backup_hosts_typo"])
+def test_a_drill_with_no_host_to_run_on_is_refused(lab, tmp_path, pattern):
+    """An inventory without backup_hosts (or a drill-hosts pattern that matches nothing)
+    used to end "skipping: no hosts matched", exit 0: a green drill that proved nothing."""
+    inventory = lab.inventory_copy(
+        tmp_path / "hosts.yml",
+        lambda doc: doc["all"]["children"].pop("backup_hosts") if pattern is None else None,
+    )
+    extra = [] if pattern is None else ["-e", f"etcd_drill_hosts={pattern}"]
+    rc, data, _err = lab.ansible_playbook("playbooks/drill.yml", *extra, inventory=inventory)
+    assert rc != 0
+    refused = task_results(data, "Refuse a drill that has no host to run on")["localhost"]
+    assert f"matches etcd_drill_hosts ({pattern or 'backup_hosts'})" in refused["msg"]
+    assert "-e etcd_drill_hosts=" in refused["msg"]

@@ -286,6 +286,19 @@ def test_a_state_dir_two_masters_share_is_refused_before_anything_changes(on_34_
     assert sorted(str(p) for p in shared.rglob("journal.json")) == journals_before
 
 
+def test_fewer_forks_than_masters_is_refused_before_anything_changes(on_34_only, tmp_path):
+    """--forks 2 on three masters: the cut-over's stop order would wait on a master that has
+    no worker. Refused at the plan, with the forks it needs; nothing changed."""
+    lab = on_34_only
+    backup = Backup(lab, tmp_path)
+    before = state(lab)
+    out = refused(lab, backup, "--forks", "2")
+    count = len(lab.masters)
+    assert f"forks is 2, fewer than the {count} masters" in out, out[-3000:]
+    assert f"--forks {count} or more" in out
+    assert state(lab) == before
+
+
 def test_a_missing_restore_tool_is_refused(lab, tmp_path):
     backup = Backup(lab, tmp_path)
     before = state(lab)

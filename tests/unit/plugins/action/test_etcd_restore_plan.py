@@ -295,3 +295,35 @@ def test_a_run_done_on_one_master_is_not_rolled_back_and_a_resume_keeps_on_failu
     assert resumed["run"]["on_failure"] == "keep"
     # the controller it takes over from: begin() on each master compares it (compare-and-set)
     assert resumed["run"]["takes_over"] == other
+
+
+@pytest.mark.parametrize("purpose", ["restore", "rollback"])
+def test_fewer_forks_than_masters_is_refused_before_any_decision(shown, purpose):
+    extra = {} if purpose == "restore" else {"purpose": "rollback", "snapshot_metadata": None}
+    result = action(args(**extra)).run(
+        task_vars={"hostvars": hostvars_dict(), "ansible_forks": 2, "ansible_play_batch": HOSTS}
+    )
+    assert result["failed"] and result["mode"] == "refuse"
+    assert f"forks is 2, fewer than the {len(HOSTS)} masters" in result["msg"]
+    assert f"--forks {len(HOSTS)}" in result["msg"]
+    assert "run" not in result and "plan" not in result
+
+
+def test_a_batch_without_every_master_is_refused(shown):
+    result = action(args()).run(
+        task_vars={"hostvars": hostvars_dict(), "ansible_forks": 5, "ansible_play_batch": HOSTS[:1]}
+    )
+    assert result["failed"] and "left for a later batch" in result["msg"]
+    assert HOSTS[-1] in result["msg"] and "serial" in result["msg"]
+
+
+def test_as_many_forks_as_masters_plans(shown):
+    result = action(args(token="kubedr-test")).run(
+        task_vars={
+            "hostvars": hostvars_dict(),
+            "ansible_forks": len(HOSTS),
+            "ansible_play_batch": HOSTS,
+        }
+    )
+    assert not result.get("failed"), result.get("msg")
+    assert result["plan"]

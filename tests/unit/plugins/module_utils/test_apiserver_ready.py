@@ -108,3 +108,11 @@ def test_is_ready_only_on_200(server):
 
 def test_no_answer_is_not_ready():
     assert is_ready("http://127.0.0.1:9/readyz", None, timeout=0.5) is False
+
+
+def test_an_ipv6_url_without_brackets_is_an_error_not_a_dead_thread():
+    url = "https://fd00::10:6443/readyz"
+    assert is_ready(url, None, 0.1) is False
+    seen = ReadyWatch([url, A], None, probe=lambda *_a: True).start().stop()
+    assert seen["all_ready_at"] is None
+    assert url in seen["error"] and "https://[fd00::10]:6443/readyz" in seen["error"]

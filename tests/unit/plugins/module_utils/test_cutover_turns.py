@@ -292,3 +292,24 @@ def test_connected_to_reads_this_hosts_tables(tmp_path):
     assert S.connected_to(["10.77.0.9", "10.77.0.10"], 2380, proc_root=str(tmp_path)) == {
         "10.77.0.9"
     }
+
+
+def test_connected_to_matches_an_address_however_the_url_writes_it(tmp_path):
+    """A peer URL's host text (fd00:0:0::9, [fd00::9], a name) is compared in the form
+    /proc/net/tcp6 is read in; the text alone never matched."""
+    net = tmp_path / "net"
+    net.mkdir()
+    (net / "tcp6").write_text(
+        "  sl  local_address rem_address   st\n"
+        f"   0: {proc6('fd00::8')}:094C {proc6('fd00::9')}:A112 01 00000000:00000000 00:00000000"
+        " 00000000 0\n"
+        f"   1: {proc6('::1')}:094C {proc6('::1')}:A113 01 00000000:00000000 00:00000000"
+        " 00000000 0\n"
+    )
+    root = str(tmp_path)
+    assert S.connected_to(["fd00:0:0::9"], 2380, proc_root=root) == {"fd00:0:0::9"}
+    assert S.connected_to(["[fd00::9]"], 2380, proc_root=root) == {"[fd00::9]"}
+    assert S.connected_to(["fd00::10"], 2380, proc_root=root) == set()
+    assert S.canonical_addresses("localhost") >= {"127.0.0.1"} or "::1" in S.canonical_addresses(
+        "localhost"
+    )

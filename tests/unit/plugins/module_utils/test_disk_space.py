@@ -11,6 +11,8 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
     data_dir_need,
     free_space,
     mib,
+    one_file_system,
+    shared_need,
     size_text,
     snapshot_dir_need,
 )
@@ -30,6 +32,16 @@ def test_backup_needs_a_second_copy_and_a_wal_for_its_trial_restore():
 
 def test_free_space_of_a_path_not_made_yet(tmp_path):
     assert free_space(str(tmp_path / "a" / "b")) == free_space(str(tmp_path)) > 0
+
+
+def test_a_shared_file_system_holds_the_copy_and_the_staged_restore():
+    assert shared_need(10 * MIB) == (10 + 80 + 10 + 16) * MIB
+
+
+def test_one_file_system_of_paths_not_made_yet(tmp_path):
+    assert one_file_system(str(tmp_path / "a" / "b"), str(tmp_path / "c"))
+    # /proc is a file system of its own on every Linux
+    assert not one_file_system(str(tmp_path / "a"), "/proc/self")
 
 
 def test_texts():

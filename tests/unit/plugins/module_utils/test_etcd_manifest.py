@@ -226,6 +226,11 @@ def test_kubeadm_131_joined_member():
         "manifest_path": path,
         "moved_aside": False,
         "kubernetes_version": None,
+        "apiserver": {
+            "address": None,
+            "port": 6443,
+            "readyz_url": "https://10.20.0.12:6443/readyz",
+        },
         "name": "cp-2",
         "data_dir": "/var/lib/etcd",
         "data_dir_flag": "/var/lib/etcd",
@@ -837,3 +842,45 @@ def test_kubernetes_version_from_the_apiserver_manifest_beside_it(tmp_path):
     assert read_etcd_member(str(manifests / "etcd.yaml"))["kubernetes_version"] == "v1.31.4"
     (manifests / "kube-apiserver.yaml").write_text("not: [a pod\n")
     assert read_etcd_member(str(manifests / "etcd.yaml"))["kubernetes_version"] is None
+
+
+def apiserver_manifest(manifests, *flags):
+    (manifests / "kube-apiserver.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n"
+        + "".join(f"    - {flag}\n" for flag in flags)
+        + "    image: registry.k8s.io/kube-apiserver:v1.31.4\n    name: kube-apiserver\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fixture_name", "flags", "url"),
+    [
+        # the advertise address and a secure port of the manifest's own, not 6443
+        (
+            "kubeadm-1.31-etcd-3.5-joined.yaml",
+            ["--advertise-address=10.20.0.99", "--secure-port=8443"],
+            "https://10.20.0.99:8443/readyz",
+        ),
+        # IPv6 in brackets (https://fd00::10:6443/readyz is no URL), canonical form
+        (
+            "kubeadm-1.31-etcd-3.5-joined.yaml",
+            ["--advertise-address=fd00:0:0::10"],
+            "https://[fd00::10]:6443/readyz",
+        ),
+        # no advertise address: etcd's own peer address on this master, in brackets
+        ("ipv6.yaml", ["--secure-port=6444"], "https://[fd00:10:20::11]:6444/readyz"),
+    ],
+)
+def test_the_readyz_url_is_the_apiserver_manifest_s(tmp_path, fixture_name, flags, url):
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    shutil.copy(fixture(fixture_name), manifests / "etcd.yaml")
+    apiserver_manifest(manifests, *flags)
+    assert read_etcd_member(str(manifests / "etcd.yaml"))["apiserver"]["readyz_url"] == url
+
+
+def test_host_port_brackets_ipv6_only():
+    assert manifest_utils.host_port("10.0.0.1", 6443) == "10.0.0.1:6443"
+    assert manifest_utils.host_port("fd00::10", 6443) == "[fd00::10]:6443"
+    assert manifest_utils.host_port("[fd00::10]", 6443) == "[fd00::10]:6443"
+    assert manifest_utils.host_port("master-1", 6443) == "master-1:6443"

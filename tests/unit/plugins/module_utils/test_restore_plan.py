@@ -475,6 +475,36 @@ def test_space_message_readable():
     )
 
 
+def test_a_copy_on_the_data_dir_file_system_counts_twice():
+    """The default snapshot dir shares /var/lib with the data dir: the copy and the staged
+    restore need 2S + 96 MiB there, not S + 80 MiB (which used to pass, and the stage
+    step refused after the upload)."""
+    need = 2 * SNAPSHOT_SIZE + 96 * MIB
+    masters = three()
+    masters[1]["preflight"].update(
+        data_dir_free=SNAPSHOT_SIZE + 80 * MIB,
+        snapshot_dir="/var/lib/kubedr-etcd/restore",
+        snapshot_dir_free=SNAPSHOT_SIZE + 80 * MIB,
+        snapshot_dir_on_data_dir_fs=True,
+    )
+    assert only_problem(masters) == (
+        "docker2: /var/lib/etcd's file system, which also holds /var/lib/kubedr-etcd/restore,"
+        " has 100 MiB free but the restore needs 136 MiB there (the copy of the 20 MiB"
+        " snapshot, and the snapshot restored beside the current data, which is moved aside"
+        " and kept, plus 96 MiB for its WAL and headroom); free some space there or set"
+        " etcd_restore_snapshot_dir to another file system"
+    )
+    masters[1]["preflight"].update(data_dir_free=need, snapshot_dir_free=need)
+    assert plan_of(masters)["ok"]
+    # on two file systems each is checked for its own part
+    masters[1]["preflight"].update(
+        data_dir_free=SNAPSHOT_SIZE + 80 * MIB,
+        snapshot_dir_free=SNAPSHOT_SIZE + 16 * MIB,
+        snapshot_dir_on_data_dir_fs=False,
+    )
+    assert plan_of(masters)["ok"]
+
+
 def test_snapshot_newer_than_master_refused():
     masters = three()
     masters[1] = master(2, version="3.4.23", tool_versions={"etcdutl": None, "etcdctl": "3.4.23"})
