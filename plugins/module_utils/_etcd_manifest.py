@@ -581,18 +581,14 @@ def apiserver_endpoint(manifest_dir, fallback_host):
 def _apiserver_flags(container):
     found = {}
     argv = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
-    flags = {}
-    for arg in argv:
-        if arg.startswith("--") and "=" in arg:
-            key, value = arg[2:].split("=", 1)
-            flags[key] = value.strip()
-    address = flags.get("advertise-address")
+    flags, _positional = parse_flags(argv)
+    address = flags.get("advertise-address", "").strip()
     if address:
         try:
             found["address"] = str(ipaddress.ip_address(address))
         except ValueError:
             found["address"] = address
-    port = flags.get("secure-port", "")
+    port = flags.get("secure-port", "").strip()
     if port.isdigit() and 0 < int(port) < 65536:
         found["port"] = int(port)
     return found
