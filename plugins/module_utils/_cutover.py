@@ -39,6 +39,10 @@ from urllib.parse import urlsplit
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _files as F
 from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (
+    PEER_PORT,
+    url_ports,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore import (
     RestoreError,
     paths,
@@ -58,7 +62,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
     stop as stop_pods,
 )
 
-PEER_PORT = 2380
 # How often a step waiting for its turn, or for pods to go or ports to listen, looks again.
 POLL = 0.1
 STEPS = ("stage", "stop", "swap", "start")
@@ -134,6 +137,10 @@ def _names(journal):
         "data_dir": member.get("data_dir"),
         "manifests_dir": manifests_dir,
         "manifests_aside": aside_path(manifests_dir, stamp),
+        # the plan's peer_ports (from --listen-peer-urls); a journal written before the plan
+        # recorded them gives the ports of the advertised peer URLs
+        "peer_ports": member.get("peer_ports")
+        or url_ports(member.get("peer_urls"), PEER_PORT),
     }
 
 
@@ -504,7 +511,7 @@ def _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode):
     result = start_pods(
         names["manifests_dir"],
         names["manifests_aside"],
-        wait_ports=[PEER_PORT],
+        wait_ports=names["peer_ports"],
         timeout=timeout,
         check_mode=check_mode,
         poll=POLL,
@@ -616,7 +623,7 @@ def _rollback(state_dir, run_id, timeout, start, check_mode):
             waited += start_pods(
                 names["manifests_dir"],
                 names["manifests_aside"],
-                wait_ports=[PEER_PORT],
+                wait_ports=names["peer_ports"],
                 timeout=timeout,
             )["waited"]
         own = copy_dir(state_dir, journal)

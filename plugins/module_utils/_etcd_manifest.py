@@ -559,6 +559,7 @@ def kubernetes_version(manifest_dir):
     return match.group(1) if match else None
 
 
+PEER_PORT = 2380  # etcd's peer port when a URL names none
 APISERVER_PORT = 6443  # kube-apiserver's --secure-port when the manifest does not set it
 
 
@@ -592,6 +593,20 @@ def _apiserver_flags(container):
     if port.isdigit() and 0 < int(port) < 65536:
         found["port"] = int(port)
     return found
+
+
+def url_ports(urls, default):
+    """The distinct ports of ``urls`` in order (``default`` for a URL without one):
+    ['https://10.0.0.1:2380', 'https://[fd00::1]:12380'] -> [2380, 12380]."""
+    ports = []
+    for url in urls or []:
+        try:
+            port = urlsplit(str(url)).port or default
+        except ValueError:
+            port = default
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def host_port(host, port):

@@ -40,6 +40,10 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     supports_bump_revision,
     version_tuple,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (
+    PEER_PORT,
+    url_ports,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore import paths
 
 DEFAULT_BUMP_REVISION = 1000000000
@@ -409,6 +413,8 @@ def _plan_member(master, snapshot, problems, warnings):
         "name": name,
         "address": address,
         "peer_urls": peer_urls,
+        # the ports this member's etcd listens on for its peers: the start waits for them
+        "peer_ports": url_ports(member.get("listen_peer_urls") or peer_urls, PEER_PORT),
         "client_urls": client_urls,
         "data_dir": data_dir,
         "etcd_version": version,

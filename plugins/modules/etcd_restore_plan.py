@@ -256,6 +256,14 @@ plan:
           type: list
           elements: str
           sample: ["https://10.0.0.11:2380"]
+        peer_ports:
+          description:
+            - The ports of the member's C(--listen-peer-urls) (else of its peer URLs); the
+              start step and a rollback wait until this master listens on them.
+          returned: success
+          type: list
+          elements: int
+          sample: [2380]
         client_urls:
           description: The member's C(--advertise-client-urls).
           returned: success

@@ -879,6 +879,12 @@ def test_the_readyz_url_is_the_apiserver_manifest_s(tmp_path, fixture_name, flag
     assert read_etcd_member(str(manifests / "etcd.yaml"))["apiserver"]["readyz_url"] == url
 
 
+def test_url_ports_in_order_once_each_with_the_default_for_none():
+    urls = ["https://10.0.0.1:12380", "https://[fd00::1]:12380", "https://m1", "http://[bad"]
+    assert manifest_utils.url_ports(urls, 2380) == [12380, 2380]
+    assert manifest_utils.url_ports([], 2380) == []
+
+
 def test_host_port_brackets_ipv6_only():
     assert manifest_utils.host_port("10.0.0.1", 6443) == "10.0.0.1:6443"
     assert manifest_utils.host_port("fd00::10", 6443) == "[fd00::10]:6443"

@@ -68,6 +68,7 @@ def test_three_masters_exact_plan():
                     "name": f"master-{n}",
                     "address": f"10.0.0.{n}",
                     "peer_urls": [f"https://10.0.0.{n}:2380"],
+                    "peer_ports": [2380],
                     "client_urls": [f"https://10.0.0.{n}:2379"],
                     "data_dir": "/var/lib/etcd",
                     "etcd_version": "3.5.16",
@@ -127,6 +128,17 @@ def test_inventory_order_kept():
     assert plan["initial_cluster"].startswith("master-3=https://10.0.0.3:2380,master-1=")
     assert plan["start_order"] == ["docker3", "docker1", "docker2"]
     assert plan["stop_order"] == ["docker3", "docker1", "docker2"]
+
+
+def test_the_start_waits_on_the_ports_etcd_listens_on_for_its_peers():
+    masters = three()
+    masters[0]["member"]["listen_peer_urls"] = ["https://10.0.0.1:12380", "https://[::1]:12381"]
+    masters[1]["member"]["listen_peer_urls"] = []  # only the advertised URL: its port
+    masters[1]["member"]["initial_advertise_peer_urls"] = ["https://10.0.0.2:22380"]
+    masters[1]["preflight"]["peer_cert_ips"] = ["10.0.0.2"]
+    plan = plan_of(masters)["plan"]
+    ports = {m["host"]: m["peer_ports"] for m in plan["members"]}
+    assert ports == {"docker1": [12380, 12381], "docker2": [22380], "docker3": [2380]}
 
 
 def test_member_with_two_peer_urls_lists_both():
