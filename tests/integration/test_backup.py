@@ -59,6 +59,7 @@ def clean_backups(lab):
     wipe()
 
 
+@pytest.mark.every_etcd
 def test_backup_is_verified_complete_and_off_the_masters(lab, clean_backups, tmp_path):
     lab.cli("seed", "--size", "2MiB", "--seed", "11")
     before = lab.digest()

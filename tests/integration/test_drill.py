@@ -75,6 +75,7 @@ def metrics(lab):
     return samples(text)
 
 
+@pytest.mark.every_etcd
 def test_drill_passes_then_a_damaged_copy_fails(lab, backed_up):
     name = backed_up["snapshot"]["file"]
     stored = host_path(lab, "backup1", ON_BACKUP1)

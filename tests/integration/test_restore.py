@@ -47,6 +47,7 @@ def restore_and_check(lab, backup, report_dir):
     return data, report, after
 
 
+@pytest.mark.every_etcd
 def test_restore_ha_brings_every_key_and_value_back(lab, tmp_path):
     backup = Backup(lab, tmp_path)
     ids_before = member_ids(lab)

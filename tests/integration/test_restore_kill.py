@@ -8,8 +8,8 @@ masters themselves (their journals, manifests and data dirs). From each point:
     same member ids, the same data (written after the backup, so different from it).
 
 Both are proven from the same kill point: the run is killed there once for (b), then
-again for (a). CI runs four points on etcd 3.5; KUBEDR_FULL_MATRIX=1 runs all of them on
-3.4 and 3.5.
+again for (a). CI runs two points (between the swap's renames on etcd 3.5, mid-start on
+3.4); KUBEDR_FULL_MATRIX=1 runs all of them on 3.4 and 3.5.
 """
 
 from __future__ import annotations
@@ -118,7 +118,9 @@ POINTS = {
     "mid_start": mid_start,
     "mid_verify": mid_verify,
 }
-CI_POINTS = ["mid_stage", "one_stopped", "between_renames", "mid_start"]
+# Without the full matrix: the kill between the swap's renames (where data can be lost) on
+# 3.5 and the kill mid-start on 3.4.
+CI_POINTS = [("between_renames", "3.5"), ("mid_start", "3.4")]
 FULL = os.environ.get("KUBEDR_FULL_MATRIX") == "1"
 
 
@@ -201,7 +203,7 @@ def healthy(lab):
 def points_and_versions():
     if FULL:
         return [(p, v) for v in ("3.4", "3.5") for p in POINTS]
-    return [(p, "3.5") for p in CI_POINTS]
+    return CI_POINTS
 
 
 _BACKUPS = {}
