@@ -139,8 +139,7 @@ def _names(journal):
         "manifests_aside": aside_path(manifests_dir, stamp),
         # the plan's peer_ports (from --listen-peer-urls); a journal written before the plan
         # recorded them gives the ports of the advertised peer URLs
-        "peer_ports": member.get("peer_ports")
-        or url_ports(member.get("peer_urls"), PEER_PORT),
+        "peer_ports": member.get("peer_ports") or url_ports(member.get("peer_urls"), PEER_PORT),
     }
 
 

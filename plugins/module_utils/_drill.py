@@ -16,7 +16,8 @@
 4. restores it WITHOUT --bump-revision (so revisions, and hashkv, stay comparable)
    into a data directory in the scratch directory, as a one-member cluster, while a
    thread checks the stored copy against its record (sha256 trailer, size, sha256);
-5. starts that etcd on 127.0.0.1, on free ports, and waits until it answers;
+5. starts that etcd on unix sockets in the scratch directory (no TCP port: every Secret
+   of the backup is in it), and waits until it answers;
 6. takes the fingerprint (``_fingerprint``) at the recorded revision and compares it
    with the one recorded at backup time;
 7. stops that etcd and removes the scratch directory.
@@ -36,6 +37,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -273,32 +275,59 @@ def _stop(pid, grace=10):
 
 
 # --------------------------------------------------------------------------
-# Ports
+# Where the drill's etcd listens: unix sockets in the 0700 scratch directory
 # --------------------------------------------------------------------------
 
+# etcd takes a unix listen URL's host as a path relative to its working directory (the
+# scratch directory); the client reaches it by its absolute path.
+SOCKETS = {"client": "localhost:2379", "peer": "localhost:2380"}
+_SUN_PATH_MAX = 107  # bytes of a unix socket path, without its terminating NUL
 
-def free_ports(count=2, port_range=None):
-    """``count`` free TCP ports on 127.0.0.1: any the kernel gives when ``port_range`` is
-    None, else from (first, last). Raises DrillFailed when there are not enough."""
-    socks, ports = [], []
+
+def socket_urls(scratch):
+    """{'client': 'unix:///<scratch>/localhost:2379' (for etcdctl and the gateway),
+    'listen_client', 'peer': 'unix://localhost:N' (for etcd, run in ``scratch``)}. Raises
+    DrillFailed when the socket path is longer than a unix socket path can be."""
+    longest = max(os.path.join(scratch, name) for name in SOCKETS.values())
+    if len(os.fsencode(longest)) > _SUN_PATH_MAX:
+        raise DrillFailed(
+            f"the scratch directory {scratch} is too long a path for the drill's unix"
+            f" sockets ({len(os.fsencode(longest))} bytes, at most {_SUN_PATH_MAX}): choose a"
+            " shorter etcd_drill_scratch_dir"
+        )
+    return {
+        "client": "unix://" + os.path.join(scratch, SOCKETS["client"]),
+        "listen_client": "unix://" + SOCKETS["client"],
+        "peer": "unix://" + SOCKETS["peer"],
+    }
+
+
+def check_scratch_parent(path):
+    """Refuse a scratch parent another user could change under the drill: it must be a
+    real directory (not a symlink), owned by this user or root, and not writable by
+    others unless sticky (as /tmp). Raises DrillFailed naming the fix."""
     try:
-        candidates = [0] * count if port_range is None else range(port_range[0], port_range[1] + 1)
-        for port in candidates:
-            sock = socket.socket()
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                sock.close()
-                continue
-            socks.append(sock)
-            ports.append(sock.getsockname()[1])
-            if len(ports) == count:
-                return ports
-    finally:
-        for sock in socks:
-            sock.close()
-    shown = "" if port_range is None else f" in {port_range[0]}-{port_range[1]}"
-    raise DrillFailed(f"no {count} free TCP ports on 127.0.0.1{shown} for the drill's etcd")
+        st = os.lstat(path)
+    except OSError as exc:
+        raise DrillFailed(
+            f"cannot read the scratch directory {path}: {exc.strerror or exc}"
+        ) from None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise DrillFailed(
+            f"the scratch directory {path} is not a directory (a symlink or a file): remove it"
+            " or choose another etcd_drill_scratch_dir"
+        )
+    if st.st_uid not in (os.geteuid(), 0):
+        raise DrillFailed(
+            f"the scratch directory {path} is owned by uid {st.st_uid}, not by uid"
+            f" {os.geteuid()} that runs the drill or root: chown {os.geteuid()} {path}"
+            " (after checking what is in it) or choose another etcd_drill_scratch_dir"
+        )
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        raise DrillFailed(
+            f"the scratch directory {path} is writable by other users (mode"
+            f" {stat.S_IMODE(st.st_mode):04o}) without the sticky bit: chmod 0700 {path}"
+        )
 
 
 # --------------------------------------------------------------------------
@@ -357,7 +386,7 @@ def _check_stored(plain, record, steps):
     steps["verify"] = round(time.monotonic() - t0, 3)
 
 
-def _start_etcd(tools, data_dir, client, peer, log_path):
+def _start_etcd(tools, data_dir, client, peer, log_path, cwd):
     argv = [
         tools["etcd"]["path"],
         f"--name={MEMBER}",
@@ -376,6 +405,7 @@ def _start_etcd(tools, data_dir, client, peer, log_path):
             stdout=subprocess.DEVNULL,
             stderr=log,
             start_new_session=True,
+            cwd=cwd,
         )
 
 
@@ -411,7 +441,7 @@ def _wait_ready(tools, env, proc, timeout, log_path):
         time.sleep(0.2)
 
 
-def _restore_and_compare(backup, record, scratch, tools, port_range, timeout, plain, steps):
+def _restore_and_compare(backup, record, scratch, tools, timeout, plain, steps):
     fingerprint = record.get("fingerprint")
     if not isinstance(fingerprint, dict) or "hashkv" not in fingerprint:
         why = (fingerprint or {}).get("error") if isinstance(fingerprint, dict) else None
@@ -427,8 +457,8 @@ def _restore_and_compare(backup, record, scratch, tools, port_range, timeout, pl
             f"not enough free space for the drill in {os.path.dirname(scratch)}:"
             f" {mib(free)} free, about {mib(need)} needed (snapshot {mib(size)} and a WAL)"
         )
-    client_port, peer_port = free_ports(2, port_range)
-    client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
+    urls = socket_urls(scratch)
+    client, peer = urls["client"], urls["peer"]
     data_dir = os.path.join(scratch, "data")
     # The stored copy is checked against its record in a thread while it is restored
     # (both read the same file); a damaged copy is the reason given, whatever the restore
@@ -461,7 +491,7 @@ def _restore_and_compare(backup, record, scratch, tools, port_range, timeout, pl
         os.unlink(plain)  # the decrypted copy is not needed any more
     log_path = os.path.join(scratch, "etcd.log")
     t0 = time.monotonic()
-    proc = _start_etcd(tools, data_dir, client, peer, log_path)
+    proc = _start_etcd(tools, data_dir, urls["listen_client"], peer, log_path, scratch)
     try:
         _write_marker(scratch, etcd_pid=proc.pid)
         env = client_env([client], None, None, None, dial_timeout="2s", command_timeout="30s")
@@ -492,7 +522,6 @@ def drill(
     snapshot=None,
     scratch_parent=None,
     tools=None,
-    port_range=None,
     timeout=300,
     age="age",
     identity_files=(),
@@ -539,6 +568,7 @@ def drill(
         check_tools_fit(found_tools, (record.get("etcd") or {}).get("version"))
         try:
             os.makedirs(scratch_parent, mode=0o700, exist_ok=True)
+            check_scratch_parent(scratch_parent)
             result["cleaned"] = clean_leftovers(scratch_parent)
             scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_parent)
             _write_marker(scratch)
@@ -548,7 +578,7 @@ def drill(
             ) from None
         plain = _plain_snapshot(backup_dir, record, scratch, age, identity_files, steps)
         found, problems, _client = _restore_and_compare(
-            backup, record, scratch, found_tools, port_range, timeout, plain, steps
+            backup, record, scratch, found_tools, timeout, plain, steps
         )
         result["found"] = found
         if problems:

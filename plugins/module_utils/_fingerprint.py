@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
@@ -197,9 +198,9 @@ def take(etcdctl, env, revision, timeout=120):
 
 
 def take_like(etcdctl, env, client_url, recorded, timeout=120):
-    """take() of a drill's own etcd (``client_url``: plain http) at the revision of the
-    ``recorded`` fingerprint, its keys counted by count-only requests when they equal the
-    record's (keys_as_recorded), key by key otherwise. Raises FingerprintError."""
+    """take() of a drill's own etcd (``client_url``: plain http or a unix socket) at the
+    revision of the ``recorded`` fingerprint, its keys counted by count-only requests when
+    they equal the record's (keys_as_recorded), key by key otherwise. Raises FingerprintError."""
     revision = recorded["revision"]
 
     def counts():
@@ -259,14 +260,35 @@ def _exact_prefix(resource):
     return prefix
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over the unix socket at ``path``."""
+
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
 class _Gateway:
     """Count-only range requests to one etcd over its JSON gateway (``/v3/kv/range``)."""
 
     def __init__(self, client_url, revision, timeout):
         url = urllib.parse.urlsplit(client_url)
-        if url.scheme != "http":
-            raise ValueError(f"{client_url}: only a plain http client URL is asked here")
-        self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
+        if url.scheme == "unix":  # unix:///abs/path: a drill's etcd in its scratch dir
+            self.conn = _UnixHTTPConnection(url.netloc + url.path, timeout)
+        elif url.scheme == "http":
+            self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
+        else:
+            raise ValueError(f"{client_url}: only a plain http or unix client URL is asked here")
         self.revision = int(revision)
 
     def count(self, key, range_end):
@@ -293,7 +315,7 @@ class _Gateway:
 
 
 def keys_as_recorded(client_url, revision, recorded_keys, timeout=120):
-    """Whether the etcd at ``client_url`` (plain http) holds, at ``revision``, exactly the
+    """Whether the etcd at ``client_url`` (plain http or unix) holds, at ``revision``, exactly the
     key counts per resource ``recorded_keys`` gives, by count-only requests. False when
     they differ, or when a recorded resource has no prefix of its own to count (then
     count key by key). Raises EtcdctlError.

@@ -34,15 +34,15 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
     size_text,
     snapshot_dir_need,
 )
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (
+    PEER_PORT,
+    url_ports,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
     _BUMP_REVISION_SINCE,
     choose_restore_tool,
     supports_bump_revision,
     version_tuple,
-)
-from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (
-    PEER_PORT,
-    url_ports,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore import paths
 

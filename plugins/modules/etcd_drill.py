@@ -59,10 +59,9 @@ options:
     type: path
   port_range:
     description:
-      - Ports the drill's etcd may listen on (client and peer, on 127.0.0.1), as
-        C(first-last). Empty - any free ports.
+      - No longer used. The drill's etcd listens on unix sockets in its 0700 scratch
+        directory, not on TCP ports. A value given is ignored, with a deprecation warning.
     type: str
-    default: ""
   timeout:
     description: Seconds each step (restore, start, fingerprint) may take.
     type: int
@@ -167,19 +166,6 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._metrics import (  # n
 )
 
 
-def parse_port_range(text):
-    """'23790-23799' -> (23790, 23799); '' -> None; ValueError naming the input."""
-    if not text:
-        return None
-    try:
-        first, last = (int(part) for part in str(text).split("-", 1))
-    except ValueError:
-        raise ValueError(f"port_range={text!r} is not first-last, e.g. 23790-23799") from None
-    if not 1 <= first < last <= 65535:
-        raise ValueError(f"port_range={text!r}: need 1 <= first < last <= 65535")
-    return first, last
-
-
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -190,7 +176,11 @@ def main():
             "etcd_path": {"type": "path"},
             "etcdctl_path": {"type": "path"},
             "etcdutl_path": {"type": "path"},
-            "port_range": {"type": "str", "default": ""},
+            "port_range": {
+                "type": "str",
+                "removed_in_version": "1.0.0",
+                "removed_from_collection": "kubedr.etcd",
+            },
             "timeout": {"type": "int", "default": 300},
             "age_identity_files": {"type": "list", "elements": "path", "default": []},
             "age_command": {"type": "str", "default": "age"},
@@ -202,10 +192,6 @@ def main():
     p = module.params
     if p["last"] < 1 or p["timeout"] < 1:
         module.fail_json(msg=f"last ({p['last']}) and timeout ({p['timeout']}) must be at least 1")
-    try:
-        port_range = parse_port_range(p["port_range"])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
     tools = {"etcd": p["etcd_path"], "etcdctl": p["etcdctl_path"], "etcdutl": p["etcdutl_path"]}
     try:
         chosen = [b["name"] for b in choose_backups(p["dir"], p["snapshot"], p["last"])]
@@ -235,7 +221,6 @@ def main():
                 snapshot=name,
                 scratch_parent=p["scratch_dir"],
                 tools=tools,
-                port_range=port_range,
                 timeout=p["timeout"],
                 age=p["age_command"],
                 identity_files=p["age_identity_files"],

@@ -41,6 +41,8 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
 BIN = Path(sys.executable).parent
 
 

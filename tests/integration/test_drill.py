@@ -142,22 +142,11 @@ def test_other_fingerprint_and_missing_etcd_fail_the_drill(lab, backed_up):
 
 
 # --------------------------------------------------------------------------
-# A master refused as drill host, and faults of the drill host itself: no free port, a
-# full scratch disk, a drill killed midway. One backup, filed once, serves the four (they
-# only read it), on one etcd version (these are the role's and the drill host's, not
-# etcd's). Each checks the stored backup is left as it was.
+# A master refused as drill host, and faults of the drill host itself: a scratch dir
+# others may write to, a full scratch disk, a drill killed midway. One backup, filed once,
+# serves the four (they only read it), on one etcd version (these are the role's and the
+# drill host's, not etcd's). Each checks the stored backup is left as it was.
 # --------------------------------------------------------------------------
-FAULT_PORTS = (23790, 23791)
-HOLD_PORTS = (
-    "import socket, sys\n"
-    "held = []\n"
-    "for port in map(int, sys.argv[1:]):\n"
-    "    s = socket.socket(); s.bind(('127.0.0.1', port)); s.listen(); held.append(s)\n"
-    "print('held', flush=True)\n"
-    "sys.stdin.read()\n"
-)
-
-
 @pytest.fixture(scope="module")
 def one_backup(labs, etcd_version, tmp_path_factory):
     """(lab, record): one backup filed on backup1 by backup.yml, for the tests below."""
@@ -208,26 +197,28 @@ def test_a_master_is_refused_as_drill_host(one_backup):
     assert list(host_path(lab, "docker8", BACKUPS).rglob("*.drill.json")) == []
 
 
-def test_no_free_port_fails_the_drill(one_backup):
+def test_a_scratch_dir_others_may_write_to_fails_the_drill(one_backup):
     lab, _record = one_backup
     before = stored_files(lab)
-    holder = subprocess.Popen(
-        lab.exec_argv("backup1", "python3", "-c", HOLD_PORTS, *map(str, FAULT_PORTS)),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    scratch = "/var/tmp/kubedr-drill-open"
+    lab.sh("backup1", f"mkdir -p {scratch} && chmod 0777 {scratch}")
     try:
-        assert holder.stdout.readline().strip() == "held"
-        port_range = f"{FAULT_PORTS[0]}-{FAULT_PORTS[1]}"
-        rc, data, _err = drill(lab, "-e", f"etcd_drill_port_range={port_range}")
+        # the old port option too: ignored, with a deprecation warning
+        rc, data, err = drill(
+            lab, "-e", f"etcd_drill_scratch_dir={scratch}", "-e", "etcd_drill_port_range=1-2"
+        )
+        assert lab.sh("backup1", f"ls -A {scratch}").stdout == ""  # nothing made in it
     finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
+        lab.sh("backup1", f"rmdir {scratch}", check=False)
     assert rc != 0
     assert_failed_drill(
-        lab, data, f"no 2 free TCP ports on 127.0.0.1 in {port_range} for the drill's etcd", before
+        lab,
+        data,
+        f"the scratch directory {scratch} is writable by other users (mode 0777) without the"
+        f" sticky bit: chmod 0700 {scratch}",
+        before,
     )
+    assert "port_range" in json.dumps(data) + err
 
 
 def test_full_scratch_disk_fails_the_drill(one_backup):

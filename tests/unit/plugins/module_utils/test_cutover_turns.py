@@ -316,8 +316,14 @@ def test_connected_to_matches_an_address_however_the_url_writes_it(tmp_path):
 
 
 def test_start_and_rollback_wait_on_the_members_own_peer_ports():
-    planned = {"stamp": "20261126T030000Z", "member": {"peer_ports": [12380], "peer_urls": ["https://a:2"]}}
+    planned = {
+        "stamp": "20261126T030000Z",
+        "member": {"peer_ports": [12380], "peer_urls": ["https://a:2"]},
+    }
     assert C._names(planned)["peer_ports"] == [12380]
     # a journal from before the plan recorded them: the advertised URLs' ports
-    older = {"stamp": "20261126T030000Z", "member": {"peer_urls": ["https://[fd00::1]:22380", "https://m"]}}
+    older = {
+        "stamp": "20261126T030000Z",
+        "member": {"peer_urls": ["https://[fd00::1]:22380", "https://m"]},
+    }
     assert C._names(older)["peer_ports"] == [22380, 2380]

@@ -5,11 +5,13 @@ clear reason, a record and metrics an alert catches, and leaves the stored backu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
-import socket
+import stat
 import subprocess
 import sys
 import time
@@ -145,25 +147,87 @@ def test_fingerprint_differs_from_the_record(saved, stored, tmp_path):
     assert result["found"] == saved["result"]["metadata"]["fingerprint"]
 
 
-def test_no_free_port(saved, stored, tmp_path):
-    held = []
-    try:
-        for _try in range(2):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sock.listen()
-            held.append(sock)
-        ports = sorted(s.getsockname()[1] for s in held)
-        if ports[1] != ports[0] + 1:
-            ports = [ports[0], ports[0]]
-        before = fingerprint_of(stored)
-        result = run_drill(saved, stored, tmp_path / "scratch", port_range=(ports[0], ports[1]))
-    finally:
-        for sock in held:
-            sock.close()
-    assert_failed(
-        result, stored, tmp_path / "scratch", before, "no 2 free TCP ports on 127.0.0.1 in"
+def _inet_listeners(pid):
+    """The TCP sockets process ``pid`` listens on (from /proc/<pid>/fd and /proc/net/tcp*)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as handle:
+            for line in handle.read().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                    found.append(fields[1])
+    return found
+
+
+def test_the_drills_etcd_listens_on_no_tcp_port(saved, stored, tmp_path, monkeypatch):
+    scratch_parent = tmp_path / "scratch"
+    seen = {}
+    real = drill_module.take_like
+
+    def look_then_take(etcdctl, env, client, recorded, timeout=120):
+        (marker,) = scratch_parent.glob(f"*/{drill_module.MARKER}")
+        pid = json.loads(marker.read_text())["etcd_pid"]
+        seen["tcp"] = _inet_listeners(pid)
+        seen["sockets"] = sorted(
+            p.name for p in marker.parent.iterdir() if stat.S_ISSOCK(p.lstat().st_mode)
+        )
+        seen["mode"] = stat.S_IMODE(marker.parent.stat().st_mode)
+        seen["client"] = client
+        return real(etcdctl, env, client, recorded, timeout)
+
+    monkeypatch.setattr(drill_module, "take_like", look_then_take)
+    result = run_drill(saved, stored, scratch_parent)
+    assert result["result"] == "pass", result["reason"]
+    assert seen["tcp"] == []
+    assert seen["sockets"] == ["localhost:2379", "localhost:2380"]
+    assert seen["mode"] == 0o700
+    assert seen["client"].startswith(f"unix://{scratch_parent}/")
+
+
+@pytest.mark.parametrize(
+    ("mode", "needle"),
+    [
+        (0o777, "is writable by other users (mode 0777) without the sticky bit: chmod 0700"),
+        (0o1777, None),  # sticky, as /tmp: fine
+        (0o755, None),
+    ],
+)
+def test_a_scratch_parent_others_may_change_is_refused(tmp_path, mode, needle):
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    parent.chmod(mode)
+    if needle is None:
+        drill_module.check_scratch_parent(str(parent))
+        return
+    with pytest.raises(drill_module.DrillFailed, match=re.escape(needle)):
+        drill_module.check_scratch_parent(str(parent))
+
+
+def test_a_scratch_parent_that_is_a_symlink_or_not_ours_is_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(drill_module.DrillFailed, match="is not a directory"):
+        drill_module.check_scratch_parent(str(link))
+    if os.geteuid() == 0:
+        os.chown(real, 4242, 4242)
+        with pytest.raises(drill_module.DrillFailed, match="is owned by uid 4242"):
+            drill_module.check_scratch_parent(str(real))
+
+
+def test_a_scratch_path_too_long_for_a_unix_socket_is_refused():
+    assert drill_module.socket_urls("/var/tmp/kubedr-drill/.kubedr-drill-x")["peer"] == (
+        "unix://localhost:2380"
     )
+    with pytest.raises(drill_module.DrillFailed, match="too long a path"):
+        drill_module.socket_urls("/" + "d" * 100)
 
 
 def test_drill_host_without_etcd(saved, stored, tmp_path, monkeypatch):

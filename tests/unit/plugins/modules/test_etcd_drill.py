@@ -3,7 +3,7 @@ main(); the drills themselves are tested in test_drill.py (real etcd) and on the
 
 from __future__ import annotations
 
-import pytest
+from ansible.module_utils.common import warnings
 
 from ansible_collections.kubedr.etcd.plugins.modules import etcd_drill
 from tests.support.etcd_process import binaries, skip_unless_installed
@@ -11,17 +11,11 @@ from tests.support.metrics import DAY1, add_backup
 from tests.unit.plugins.modules.conftest import fail_module, run_module
 
 
-@pytest.mark.parametrize(
-    ("text", "parsed"), [("", None), ("23790-23799", (23790, 23799)), ("1-2", (1, 2))]
-)
-def test_port_range(text, parsed):
-    assert etcd_drill.parse_port_range(text) == parsed
-
-
-@pytest.mark.parametrize("text", ["23790", "a-b", "5-5", "0-10", "10-70000"])
-def test_bad_port_range_is_refused(tmp_path, text):
-    failed = fail_module(etcd_drill.main, {"dir": str(tmp_path), "port_range": text})
-    assert f"port_range={text!r}" in failed["msg"]
+def test_the_old_port_range_is_accepted_with_a_deprecation(tmp_path):
+    failed = fail_module(etcd_drill.main, {"dir": str(tmp_path / "none"), "port_range": "1-2"})
+    assert failed["msg"].startswith("no complete backup in")
+    said = [str(message) for message in warnings.get_deprecation_messages()]
+    assert any("port_range" in message for message in said), said
 
 
 def test_no_backup_to_drill(tmp_path):
