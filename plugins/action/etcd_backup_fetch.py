@@ -6,9 +6,10 @@ Each file is read straight off the host over the connection - without SSH compre
 unless ``compress``, and without the checksums ansible.builtin.fetch computes on both ends
 (sha1 on the host, sha1 and md5 on the controller): the copy is checked afterwards against
 the backup's record by etcd_backup_receive. With become, a file only root may read is first
-copied, as root, into a private temporary directory of the connection's user on the host,
-then read off from there the same way, and the copy removed: ansible.builtin.fetch would
-read it into memory on both ends (slurp). The documentation lives in
+copied, as root, into a private temporary directory of the connection's user on the host
+(after checking that directory has room for it: it is often on etcd's file system), then
+read off from there the same way, and the copy removed before the next file is copied:
+ansible.builtin.fetch would read it into memory on both ends (slurp). The documentation lives in
 plugins/modules/etcd_backup_fetch.py.
 """
 
@@ -22,6 +23,9 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
+    become_copy_problem,
+)
 from ansible_collections.kubedr.etcd.plugins.module_utils._ssh_transfer import uncompressed
 
 
@@ -48,13 +52,19 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=f"cannot make dest={dest} on the controller: {exc}")
             return result
         fetched, t0 = [], time.monotonic()
+        host = (task_vars or {}).get("inventory_hostname", "this host")
         try:
-            readable = self._readable_copy if self._connection.become else None
+            become = self._connection.become
             with uncompressed(self._connection, compress) as changed:
                 result["without_compression"] = changed
                 for source in sources:
                     target = os.path.join(dest, os.path.basename(source))
-                    self._connection.fetch_file(readable(source) if readable else source, target)
+                    copy = self._readable_copy(host, source) if become else source
+                    self._connection.fetch_file(copy, target)
+                    if become:  # the next copy needs that room again
+                        self._low_level_execute_command(
+                            f"rm -f -- {shlex.quote(copy)}", sudoable=False
+                        )
                     fetched.append(target)
         except AnsibleError as exc:
             result.update(
@@ -68,15 +78,33 @@ class ActionModule(ActionBase):
         result.update(changed=True, fetched=fetched, seconds=round(time.monotonic() - t0, 3))
         return result
 
-    def _readable_copy(self, source):
+    def _readable_copy(self, host, source):
         """With become: a copy of ``source`` that the connection's user owns (mode 0600), in
-        a private temporary directory of that user (removed at the end of the task)."""
+        a private temporary directory of that user (removed at the end of the task), once
+        that directory has room for it."""
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
         copy = self._connection._shell.join_path(tmpdir, os.path.basename(source))
         user = self._low_level_execute_command("id -u", sudoable=False)
         uid = user.get("stdout", "").strip()
         if user.get("rc") != 0 or not uid.isdigit():
             raise AnsibleError(f"cannot tell the connection user's id: {user.get('stderr', '')}")
+        # the file's size (as root: only root may read its directory) and the room in tmpdir
+        sized = self._low_level_execute_command(
+            f"stat -c %s -- {shlex.quote(source)} && df -Pk -- {shlex.quote(tmpdir)}",
+            sudoable=True,
+        )
+        lines = (sized.get("stdout") or "").split("\n")
+        try:
+            size = int(lines[0].strip())
+            free = int(lines[2].split()[3]) * 1024
+        except (IndexError, ValueError):
+            raise AnsibleError(
+                f"cannot tell the size of {source} and the free space in {tmpdir}:"
+                f" {(sized.get('stderr') or sized.get('stdout') or '').strip()}"
+            ) from None
+        problem = become_copy_problem(host, source, tmpdir, size, free)
+        if problem:
+            raise AnsibleError(problem)
         command = (
             f"cp -- {shlex.quote(source)} {shlex.quote(copy)}"
             f" && chown {uid} {shlex.quote(copy)} && chmod 0600 {shlex.quote(copy)}"

@@ -14,6 +14,10 @@
   ``snapshot size + COPY_MARGIN``.
 - A backup's destination holds the new snapshot and, for its trial restore, a restored
   copy with its WAL: ``size + HEADROOM`` plus ``size + WAL_SEGMENT`` (``backup_need``).
+- A backup fetched with become is first copied, file by file, into the connection user's
+  temporary directory on the master (often on etcd's file system): each copy needs
+  ``file size + COPY_MARGIN`` there, and is removed once on the controller
+  (``become_copy_problem``).
 - A drill's scratch directory holds a restored copy with its WAL and room for etcd to
   start: the data dir's need, ``size + RESTORE_MARGIN``.
 
@@ -60,6 +64,26 @@ def shared_need(snapshot_size):
     """Bytes one file system needs free when it holds both the run's copy of the snapshot
     and the staged restore."""
     return data_dir_need(snapshot_size) + snapshot_dir_need(snapshot_size)
+
+
+def become_copy_need(file_size):
+    """Bytes the connection user's temporary directory needs free for one become copy."""
+    return int(file_size) + COPY_MARGIN
+
+
+def become_copy_problem(host, source, tmpdir, file_size, free):
+    """None when ``tmpdir`` has room for a copy of ``source`` (``file_size`` bytes, with
+    ``free`` bytes free there), else the refusal naming the host, the sizes and the fix."""
+    need = become_copy_need(file_size)
+    if free >= need:
+        return None
+    return (
+        f"{host}: not enough free space in {tmpdir} to copy {source} there for the transfer"
+        f" with become: {size_text(free)} free, {size_text(need)} needed (the file and"
+        f" {size_text(COPY_MARGIN)}); nothing was copied. Free space there, or set"
+        " remote_tmp (ansible_remote_tmp) to a directory of the connection user on a file"
+        " system with room, or connect as a user that can read the backup without become"
+    )
 
 
 def _nearest_existing(path):

@@ -19,9 +19,11 @@ description:
     compression off for the copy unless O(compress).
   - With become (C(ansible_become)), each file is first copied as the become user (root)
     into a private temporary directory of the connection's user on the host (mode 0600,
-    owned by that user), read off from there the same way, and removed at the end of the
-    task - the host needs room for that copy in the user's C(remote_tmp). Nothing is read
-    into memory, unlike M(ansible.builtin.fetch) with become.
+    owned by that user), read off from there the same way, and removed before the next
+    file is copied. The host needs room for the largest file (plus 16 MiB) in the user's
+    C(remote_tmp), checked before each copy; the task fails naming the host,
+    the directory and both sizes when there is not. Nothing is read into memory, unlike
+    M(ansible.builtin.fetch) with become.
 options:
   src:
     description: Paths of the files on the host.

@@ -11,6 +11,7 @@ become root fails the run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.integration.conftest import run_ansible, task_results
@@ -94,3 +95,40 @@ def test_backup_and_restore_as_a_user_with_sudo(labs, tmp_path):
     for host in lab.names:
         owner = lab.sh(host, f"stat -c %U /tmp/{home}/.ansible").stdout.strip()
         assert owner == L.LAB_USER, host
+
+
+def test_a_become_copy_with_no_room_in_the_users_tmp_is_refused(labs, tmp_path):
+    """With become, a backup's files are copied into the connection user's remote_tmp on
+    the master before the transfer: with no room there for the snapshot, the fetch says so
+    (host, directory, sizes) and nothing is filed on the controller."""
+    lab = labs.get(3, "3.5")
+    inventory = user_inventory(lab, tmp_path / "inventory.yml")
+    home = Path(L.LAB_USER_HOME).name
+    remote_tmp = f"/tmp/{home}/.ansible/tmp"
+    lab.cli("seed", "--size", "1MiB", "--seed", "7")
+    for host in lab.names:  # room for Ansible's own modules, not for the snapshot + 16 MiB
+        lab.sh(
+            host,
+            f"mkdir -p {remote_tmp} && mount -t tmpfs -o size=8m,mode=0700,"
+            f"uid=$(id -u {L.LAB_USER}) tmpfs {remote_tmp}",
+        )
+    backups = tmp_path / "backups"
+    try:
+        rc, data, err = become_run(
+            lab,
+            inventory,
+            "playbooks/backup.yml",
+            "-e",
+            f"etcd_backup_controller_dir={backups}",
+            "-e",
+            "etcd_backup_trial_restore=false",
+        )
+    finally:
+        for host in lab.names:
+            lab.sh(host, f"umount {remote_tmp}", check=False)
+    assert rc != 0
+    text = json.dumps(data)
+    assert f"not enough free space in {remote_tmp}/" in text, f"{err}\n{text[-3000:]}"
+    assert "there for the transfer with become" in text and "ansible_remote_tmp" in text
+    filed = [p for p in (backups / "kubernetes").glob("*.db")] if backups.exists() else []
+    assert filed == []

@@ -8,6 +8,8 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
     MIB,
     RESTORE_MARGIN,
     backup_need,
+    become_copy_need,
+    become_copy_problem,
     data_dir_need,
     free_space,
     mib,
@@ -50,3 +52,16 @@ def test_texts():
     assert size_text(1536) == "1.5 KiB"
     assert size_text(2 * MIB) == "2 MiB"
     assert size_text(10) == "10 bytes"
+
+
+def test_a_become_copy_needs_the_file_and_a_margin_in_the_users_tmp():
+    assert become_copy_need(10 * MIB) == 10 * MIB + COPY_MARGIN
+    assert (
+        become_copy_problem("m1", "/b/s.db", "/home/u/.ansible/tmp/x", 10 * MIB, 26 * MIB) is None
+    )
+    problem = become_copy_problem("m1", "/b/s.db", "/home/u/.ansible/tmp/x", 10 * MIB, 25 * MIB)
+    assert problem.startswith(
+        "m1: not enough free space in /home/u/.ansible/tmp/x to copy /b/s.db there for the"
+        " transfer with become: 25 MiB free, 26 MiB needed"
+    )
+    assert "ansible_remote_tmp" in problem and "nothing was copied" in problem
