@@ -84,6 +84,18 @@ class LabHandle:
     def digest(self):
         return json.loads(self.cli("digest").stdout)
 
+    @contextlib.contextmanager
+    def realistic_kubelet(self):
+        """For the block: every master's kubelet as kubeadm's (a 20 s file-check period,
+        each master at its own moment; 30 s grace) with an etcd that takes 3 s to honour
+        SIGTERM (tests/lab: KUBELET_PROFILES). Then the lab's fast timings again."""
+        self.cli("kubelet", "--profile", "realistic")
+        time.sleep(0.5)  # every master has read them
+        try:
+            yield
+        finally:
+            self.cli("kubelet", "--profile", "fast")
+
     def sh(self, host, script, check=True):
         """Run a shell script inside a master's namespaces (not over SSH)."""
         proc = subprocess.run(

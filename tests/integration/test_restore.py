@@ -52,7 +52,10 @@ def test_restore_ha_brings_every_key_and_value_back(lab, tmp_path):
     backup = Backup(lab, tmp_path)
     ids_before = member_ids(lab)
     wipe_etcd_data(lab)
-    _data, report, after = restore_and_check(lab, backup, tmp_path / "reports")
+    # under a kubelet with kubeadm's timings (20 s file-check period, 30 s grace, a slow
+    # SIGTERM), on every etcd version
+    with lab.realistic_kubelet():
+        _data, report, after = restore_and_check(lab, backup, tmp_path / "reports")
 
     # A new cluster (fresh token, new member IDs) with the old names and addresses.
     assert member_ids(lab) != ids_before

@@ -1,6 +1,9 @@
 """The lab's command line: python -m tests.lab <command> (run from the project root, as root).
 
 up [--masters N] [--etcd 3.4|3.5] [--inventory PATH]   bring up N masters
+   [--kubelet fast|realistic]                          (KUBEDR_LAB_KUBELET) kubelet timings
+kubelet [--profile fast|realistic] [--file-check-period S] [--grace S] [--sigterm-delay S]
+                                                       the lab kubelet's timings, while it runs
 down                                                   remove everything the lab made
 status                                                 masters, pods and etcd health (JSON)
 inventory [--inventory PATH]                           (re)write the Ansible inventory
@@ -56,6 +59,20 @@ def main(argv=None):
         "--etcd", default=os.environ.get("ETCD_VERSION", "3.4"), choices=sorted(L.ETCD_BINARIES)
     )
     up.add_argument("--inventory", default=str(L.DEFAULT_INVENTORY))
+    up.add_argument(
+        "--kubelet",
+        default=os.environ.get("KUBEDR_LAB_KUBELET", "fast"),
+        choices=sorted(L.KUBELET_PROFILES),
+        help="the lab kubelet's timings once the lab is up (see `kubelet`)",
+    )
+    kubelet = sub.add_parser(
+        "kubelet",
+        help="set the lab kubelet's timings while the lab runs: a profile, and seconds over it",
+    )
+    kubelet.add_argument("--profile", default="fast", choices=sorted(L.KUBELET_PROFILES))
+    kubelet.add_argument("--file-check-period", type=float)
+    kubelet.add_argument("--grace", type=float)
+    kubelet.add_argument("--sigterm-delay", type=float)
     sub.add_parser("down")
     sub.add_parser("status")
     inv = sub.add_parser("inventory")
@@ -73,7 +90,23 @@ def main(argv=None):
 
     try:
         if args.command == "up":
-            L.up(args.masters, args.etcd, Path(args.inventory), Path(args.state_dir))
+            L.up(
+                args.masters,
+                args.etcd,
+                Path(args.inventory),
+                Path(args.state_dir),
+                kubelet=args.kubelet,
+            )
+            return 0
+        if args.command == "kubelet":
+            timings = L.set_kubelet_timings(
+                args.state_dir,
+                args.profile,
+                file_check_period=args.file_check_period,
+                grace=args.grace,
+                sigterm_delay=args.sigterm_delay,
+            )
+            print(json.dumps(timings))
             return 0
         if args.command == "down":
             L.down(Path(args.state_dir))

@@ -34,6 +34,13 @@ from tests.lab.pki import ClusterPKI
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("KUBEDR_LAB_DIR", "/var/lib/kubedr-lab"))
 DEFAULT_INVENTORY = ROOT / "inventories" / "lab" / "hosts.yml"
+# The lab kubelet's timings (tests/lab/runtime/kubelet.py), set with `lab kubelet` while
+# the lab runs. fast: what the lab did before it had settings. realistic: kubeadm's kubelet
+# (20 s file-check period, 30 s grace) and an etcd that takes 3 s to honour SIGTERM.
+KUBELET_PROFILES = {
+    "fast": {"file_check_period": 0.25, "grace": 30.0, "sigterm_delay": 0.0},
+    "realistic": {"file_check_period": 20.0, "grace": 30.0, "sigterm_delay": 3.0},
+}
 NS_PREFIX = "kdrlab-"
 HUB = NS_PREFIX + "hub"
 BRIDGE = "kdrbr0"
@@ -319,7 +326,33 @@ def check_host(etcd_version):
 
 
 # -- bring up ------------------------------------------------------------
-def up(masters=3, etcd_version="3.4", inventory=DEFAULT_INVENTORY, state_dir=STATE_DIR, log=print):
+def set_kubelet_timings(state_dir=STATE_DIR, profile="fast", **values):
+    """Write the lab kubelet's timings: a profile of KUBELET_PROFILES, with ``values``
+    (file_check_period, grace, sigterm_delay, seconds) over it. Every master's kubelet
+    reads them within a quarter second. Returns the timings."""
+    if profile not in KUBELET_PROFILES:
+        raise LabError(f"kubelet profile {profile!r}: one of {', '.join(KUBELET_PROFILES)}")
+    timings = dict(KUBELET_PROFILES[profile])
+    for key, value in values.items():
+        if key not in timings:
+            raise LabError(f"kubelet timing {key!r}: one of {', '.join(timings)}")
+        if value is not None:
+            timings[key] = float(value)
+    path = Path(state_dir) / "kubelet.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(timings))
+    os.replace(tmp, path)
+    return timings
+
+
+def up(
+    masters=3,
+    etcd_version="3.4",
+    inventory=DEFAULT_INVENTORY,
+    state_dir=STATE_DIR,
+    log=print,
+    kubelet="fast",
+):
     if masters < 1 or masters > 9:
         raise LabError(f"masters must be between 1 and 9, not {masters}")
     check_host(etcd_version)
@@ -338,6 +371,7 @@ def up(masters=3, etcd_version="3.4", inventory=DEFAULT_INVENTORY, state_dir=STA
     )
     lab.save()
     _prepare_files(lab)
+    set_kubelet_timings(state, "fast")  # the lab bootstraps fast; then the profile asked
     _create_network(lab)
     for m in lab.hosts:
         _start_master(lab, m)
@@ -345,6 +379,8 @@ def up(masters=3, etcd_version="3.4", inventory=DEFAULT_INVENTORY, state_dir=STA
     log(f"lab: {masters} master(s) started, bootstrapping etcd {etcd_version}")
     _bootstrap_etcd(lab)
     _wait_ready(lab)
+    if kubelet != "fast":
+        log(f"lab: kubelet timings {set_kubelet_timings(state, kubelet)}")
     write_inventory(lab)
     log(f"lab: up in {time.monotonic() - t0:.1f}s; inventory {inventory}")
     return lab
@@ -439,6 +475,7 @@ def _prepare_files(lab):
                     "sshd_config": str(hd / "ssh" / "sshd_config"),
                     "images": str(state / "images.json"),
                     "status_file": str(hd / "status.json"),
+                    "kubelet_timings": str(state / "kubelet.json"),
                 },
                 indent=2,
             )

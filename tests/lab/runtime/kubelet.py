@@ -12,6 +12,11 @@ kubelet does, as far as the collection can see it:
 - a manifest whose content changes is restarted;
 - a process that dies is restarted with a growing back-off (1 s .. 10 s).
 
+Its timings are settings (``TIMINGS``, changed while the lab runs by ``lab kubelet``):
+how often it looks at the manifest directory (a real kubelet's file-check period is
+20 s; each master looks at its own moment), the grace period of a pod that names none,
+and how long a process takes to honour SIGTERM (etcd may take seconds).
+
 Pod status is written as JSON to the lab's host directory for `lab status`.
 """
 
@@ -29,6 +34,10 @@ import yaml
 
 DEFAULT_GRACE = 30.0
 MAX_BACKOFF = 10.0
+# file_check_period: seconds between looks at the manifest directory; grace: seconds a pod
+# without terminationGracePeriodSeconds gets; sigterm_delay: seconds before a container
+# acts on the SIGTERM of a stop (the kubelet delivers it that late).
+TIMINGS = {"file_check_period": 0.25, "grace": DEFAULT_GRACE, "sigterm_delay": 0.0}
 
 
 class Container:
@@ -46,17 +55,19 @@ class Container:
         self.next_start = 0.0
         self.backoff = 1.0
         self.stop_deadline = None
+        self.term_at = 0.0
+        self.term_sent = False
 
 
 class Pod:
-    def __init__(self, path, digest, doc):
+    def __init__(self, path, digest, doc, default_grace=DEFAULT_GRACE):
         meta = doc.get("metadata") or {}
         spec = doc.get("spec") or {}
         self.path = path
         self.digest = digest
         self.name = meta.get("name", os.path.basename(path))
         self.namespace = meta.get("namespace", "default")
-        self.grace = float(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE))
+        self.grace = float(spec.get("terminationGracePeriodSeconds", default_grace))
         self.volumes = spec.get("volumes") or []
         self.containers = [Container(self, c) for c in spec.get("containers") or []]
         self.stopping = False
@@ -72,6 +83,7 @@ class Kubelet:
         self.pods = {}  # manifest path -> Pod
         self.by_pid = {}  # pid -> Container
         self.stopping = []  # pods being stopped
+        self.timings = dict(TIMINGS)
 
     # -- desired state -------------------------------------------------
     def read_manifests(self):
@@ -97,7 +109,20 @@ class Kubelet:
             wanted[path] = (hashlib.sha256(raw).hexdigest(), doc)
         return wanted
 
-    def sync(self):
+    def sync(self, look=True):
+        """``look``: read the manifest directory now (every file-check period); else only
+        start what is due and advance the stops."""
+        if look:
+            self.sync_manifests()
+        now = time.monotonic()
+        for pod in self.pods.values():
+            for c in pod.containers:
+                if c.pid is None and now >= c.next_start:
+                    self.start(c)
+        self.advance_stops(now)
+        self.write_status()
+
+    def sync_manifests(self):
         wanted = self.read_manifests()
         for path, pod in list(self.pods.items()):
             if path not in wanted or wanted[path][0] != pod.digest:
@@ -107,19 +132,12 @@ class Kubelet:
                 self.begin_stop(pod)
         for path, (digest, doc) in wanted.items():
             if path not in self.pods:
-                pod = Pod(path, digest, doc)
+                pod = Pod(path, digest, doc, self.timings["grace"])
                 if any(p.name == pod.name and p.namespace == pod.namespace for p in self.stopping):
                     continue  # the previous incarnation is still shutting down
                 self.log(f"kubelet: manifest {path} found: starting pod {pod.name}")
                 self.pods[path] = pod
                 self.prepare_volumes(pod)
-        now = time.monotonic()
-        for pod in self.pods.values():
-            for c in pod.containers:
-                if c.pid is None and now >= c.next_start:
-                    self.start(c)
-        self.advance_stops(now)
-        self.write_status()
 
     # -- processes -----------------------------------------------------
     def prepare_volumes(self, pod):
@@ -186,12 +204,14 @@ class Kubelet:
 
     def begin_stop(self, pod):
         pod.stopping = True
-        deadline = time.monotonic() + pod.grace
+        now = time.monotonic()
+        deadline = now + pod.grace
         for c in pod.containers:
             c.stop_deadline = deadline
-            if c.pid is not None:
-                self.signal(c, signal.SIGTERM)
+            c.term_at = now + self.timings["sigterm_delay"]
+            c.term_sent = False
         self.stopping.append(pod)
+        self.advance_stops(now)
 
     def advance_stops(self, now):
         for pod in list(self.stopping):
@@ -201,6 +221,9 @@ class Kubelet:
                 self.log(f"kubelet: pod {pod.name} stopped")
                 continue
             for c in alive:
+                if not c.term_sent and now >= c.term_at:
+                    c.term_sent = True
+                    self.signal(c, signal.SIGTERM)
                 if now >= c.stop_deadline:
                     self.log(f"kubelet: {pod.name}/{c.name} ignored SIGTERM; killing")
                     self.signal(c, signal.SIGKILL)

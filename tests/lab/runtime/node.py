@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -72,6 +73,35 @@ def start_sshd(cfg):
     )
 
 
+class Timings:
+    """The lab's kubelet timings file (JSON, written by ``lab kubelet``), read again when it
+    changes; missing or unreadable, the kubelet keeps what it has."""
+
+    def __init__(self, path, log):
+        self.path, self.log, self.seen = path, log, None
+
+    def reload(self, kubelet):
+        """True when the timings changed."""
+        if not self.path:
+            return False
+        try:
+            st = os.stat(self.path)
+            key = (st.st_mtime_ns, st.st_size)
+            if key == self.seen:
+                return False
+            with open(self.path) as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return False
+        self.seen = key
+        new = {k: float(data[k]) for k in kubelet.timings if k in data}
+        if new == {k: kubelet.timings[k] for k in new}:
+            return False
+        kubelet.timings.update(new)
+        self.log(f"kubelet: timings {kubelet.timings}")
+        return True
+
+
 def main():
     with open(sys.argv[1]) as fh:
         cfg = json.load(fh)
@@ -91,7 +121,9 @@ def main():
     sshd = start_sshd(cfg)
     log(f"node {cfg['hostname']}: sshd pid {sshd.pid}")
     kubelet = Kubelet("/etc/kubernetes/manifests", images, "/var/log/pods", cfg["status_file"], log)
+    timings = Timings(cfg.get("kubelet_timings"), log)
     shutdown_started = None
+    next_look = 0.0  # the first look at once
     while True:
         # Reap every child: pods, sshd, and orphans re-parented to PID 1.
         while True:
@@ -118,8 +150,14 @@ def main():
             if not kubelet.busy() or time.monotonic() - shutdown_started > SHUTDOWN_LIMIT:
                 break
         else:
+            now = time.monotonic()
+            if timings.reload(kubelet):  # another period: this master's own moment in it
+                next_look = now + random.uniform(0, kubelet.timings["file_check_period"])
+            look = now >= next_look
+            if look:
+                next_look = now + kubelet.timings["file_check_period"]
             try:
-                kubelet.sync()
+                kubelet.sync(look)
             except Exception as exc:  # keep the master alive; say what went wrong
                 log(f"kubelet: sync failed: {exc!r}")
         time.sleep(0.25)
