@@ -30,7 +30,6 @@ rollback   stops the pods, puts the old member and the      any phase but ``done
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import socket
 import ssl
@@ -40,20 +39,22 @@ from urllib.parse import urlsplit
 from ansible_collections.kubedr.etcd.plugins.module_utils import _files as F
 from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (
+    CLIENT_PORT,
     PEER_PORT,
     url_ports,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._restore import (
     RestoreError,
+    etcd_processes_on,
     paths,
     stage,
     swap_in,
     swap_out,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
+    DEFAULT_PORTS,
     StaticPodsError,
     aside_path,
-    connected_to,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._static_pods import (
     start as start_pods,
@@ -140,6 +141,11 @@ def _names(journal):
         # the plan's peer_ports (from --listen-peer-urls); a journal written before the plan
         # recorded them gives the ports of the advertised peer URLs
         "peer_ports": member.get("peer_ports") or url_ports(member.get("peer_urls"), PEER_PORT),
+        # what a stop waits to see closed besides the peer ports (the plan's, from
+        # --listen-client-urls and the apiserver's --secure-port)
+        "client_ports": member.get("client_ports")
+        or url_ports(member.get("client_urls"), CLIENT_PORT),
+        "apiserver_port": member.get("apiserver_port"),
     }
 
 
@@ -279,49 +285,65 @@ def _take_upload(state_dir, journal, upload):
 
 
 # --------------------------------------------------------------------------
-# turns: every master runs stop (and start) at once; each waits for the masters before it
+# turns: the controller runs stop and start one master at a time, in the plan's order
+# (roles/etcd_restore/tasks/cutover.yml); each step returns only once this master has
+# proved, about itself, what the next master's turn needs
 # --------------------------------------------------------------------------
 
 
-def peers_before(journal, name):
-    """[(host, address, port, tls)] of the masters whose ``name`` step (stop or start)
-    comes before this master's in the plan's order: ``stop_order`` (followers first, the
-    leader last) or ``start_order``. Their peer URLs come from the plan in the journal."""
-    plan = journal.get("plan") or {}
-    order = list(plan.get("stop_order" if name == "stop" else "start_order") or [])
-    me = (journal.get("member") or {}).get("host")
-    if me not in order:
-        return []
-    members = {m.get("host"): m for m in plan.get("members") or []}
-    before = []
-    for host in order[: order.index(me)]:
-        for url in (members.get(host) or {}).get("peer_urls") or []:
-            parts = urlsplit(url)
-            if parts.hostname:
-                before.append(
-                    (host, parts.hostname, parts.port or PEER_PORT, parts.scheme == "https")
-                )
-    return before
+def stopped_ports(names):
+    """The ports this master's static pods listen on (etcd's client and peer ports, the
+    apiserver's secure port, from the plan): a stop waits until none is open. A journal
+    from before the plan recorded them: the ports kubeadm uses."""
+    ports = list(names["client_ports"] or []) + list(names["peer_ports"] or [])
+    if names["apiserver_port"]:
+        ports.append(int(names["apiserver_port"]))
+    return sorted(set(ports)) or list(DEFAULT_PORTS)
 
 
-def listens(address, port, tls=True, client=None, timeout=0.3):
-    """True when a TCP connection to the peer port succeeds (the socket is bound)."""
-    del tls, client
-    try:
-        with socket.create_connection((address, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def wait_own_etcd_gone(data_dir, timeout, poll=POLL, proc_root="/proc"):
+    """Seconds waited until no process runs etcd on ``data_dir`` (by the directory's
+    identity as each process sees it: container or not, hostPath or mountPath); a
+    CutoverError naming the processes after ``timeout``."""
+    start = time.monotonic()
+    while True:
+        running = etcd_processes_on(data_dir, proc_root)
+        if not running:
+            return round(time.monotonic() - start, 3)
+        if time.monotonic() - start >= timeout:
+            listed = "; ".join(f"pid {p['pid']}: {p['command']}" for p in running)
+            raise CutoverError(
+                f"stop: the static pods are gone but etcd still runs on {data_dir} after"
+                f" {timeout} s ({listed}): stop it (it is not a static pod of"
+                " this kubelet), then re-run the playbook",
+                running=running,
+            )
+        time.sleep(poll)
 
 
-def still_runs(address, port, tls=True, client=None):
-    """True while the peer's etcd still runs: it listens on its peer port, or this host
-    still holds a peer connection with it. etcd closes its listener as soon as it is told
-    to stop, and its peer connections only when it is done: the next member stops once
-    the one before it is really gone, not while it is still shutting down."""
-    if listens(address, port, tls, client):
-        return True
-    return bool(connected_to([address], port))
+def wait_own_peer_serves(member, timeout, poll=POLL, probe=None):
+    """Seconds waited until this master's etcd answers on its own peer URLs (``serves``,
+    with its own peer certificate): the next master starts only then. A CutoverError
+    after ``timeout``."""
+    probe = probe or serves
+    targets = []
+    for url in member.get("peer_urls") or []:
+        parts = urlsplit(url)
+        if parts.hostname:
+            targets.append((parts.hostname, parts.port or PEER_PORT, parts.scheme == "https"))
+    start = time.monotonic()
+    while True:
+        if all(probe(*target, client=member.get("peer_tls")) for target in targets):
+            return round(time.monotonic() - start, 3)
+        if time.monotonic() - start >= timeout:
+            raise CutoverError(
+                f"start: this master's etcd does not serve its peer URLs"
+                f" ({', '.join(member.get('peer_urls') or [])}) after {timeout} s; the"
+                " manifests are back: see the etcd pod's log (crictl ps -a; crictl logs <id>),"
+                " then re-run the playbook",
+                not_serving=member.get("peer_urls"),
+            )
+        time.sleep(poll)
 
 
 def serves(address, port, tls=True, client=None, timeout=0.5):
@@ -376,84 +398,22 @@ def _handshake_answered(context, sock):
     return True
 
 
-def controller_gone(fd=1):
-    """True when nobody reads this process's stdout any more: the SSH session that runs
-    the module closed, because the controller was killed or lost its connection. A pipe
-    or socket whose reader is gone reports POLLERR or POLLHUP; anything else (a terminal,
-    a file, an error asking) counts as still there."""
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLERR | select.POLLHUP)
-        events = poller.poll(0)
-    except (OSError, ValueError):
-        return False
-    return any(mask & (select.POLLERR | select.POLLHUP) for _fd, mask in events)
-
-
 def concurrency_problem(masters, forks=None, batch=None):
-    """Why this play cannot run the cut-over, or None. Every master runs its step at once
-    and waits in ``wait_for_turn`` for the ones before it in the plan's order; a master
-    that never got a worker (``forks``) or is in a later batch (the play's ``serial``)
-    never takes its turn, and the ones waiting on it stall until their timeout."""
+    """Why this play cannot run the restore, or None: the plan, the lock and the cut-over
+    need every master in one batch (a play's ``serial`` that splits them would lock and
+    stop some masters while the others wait for a later batch). ``forks`` fewer than the
+    masters only makes the stage slower: the cut-over runs one master at a time."""
+    del forks
     count = len(masters)
-    if forks is not None and 0 < int(forks) < count:
-        return (
-            f"forks is {int(forks)}, fewer than the {count} masters ({', '.join(masters)}):"
-            " the cut-over runs on every master at once, each waiting for the masters before"
-            " it, so a master left without a worker would stall the others. Run again with"
-            f" --forks {count} or more (forks in ansible.cfg, or the job template's Forks)"
-        )
     if batch is not None and len(batch) < count:
         left = sorted(set(masters) - set(batch))
         return (
             f"this batch holds {len(batch)} of the {count} masters (left for a later batch:"
-            f" {', '.join(left)}): the cut-over runs on every master at once, each waiting"
-            " for the masters before it. Run the role in a play without serial (or with"
+            f" {', '.join(left)}): one run locks, stops and starts every master, in the"
+            " plan's order. Run the role in a play without serial (or with"
             f" serial: {count} or more)"
         )
     return None
-
-
-def wait_for_turn(journal, name, timeout, poll=POLL, probe=None, gone=controller_gone):
-    """Wait until the masters before this one are done with ``name``: for ``stop``, until
-    their etcd is gone (``still_runs``; a member already down counts as stopped); for
-    ``start``, until all of them serve it (see ``serves``). The order is
-    the plan's, so the members still stop and start one at a time though every master
-    runs its step at once. Returns {'after', 'waited'}; CutoverError naming who is late
-    after ``timeout``, or at once when the controller is gone (``gone``): a killed run
-    does not go on stopping or starting masters behind the user's back."""
-    before = peers_before(journal, name)
-    if not before:
-        return {"after": [], "waited": 0.0}
-    probe = probe or (still_runs if name == "stop" else serves)
-    client = (journal.get("member") or {}).get("peer_tls")
-    want = name == "start"
-    start = time.monotonic()
-    deadline = start + timeout
-    while True:
-        late = sorted({peer[0] for peer in before if probe(*peer[1:], client=client) != want})
-        if not late:
-            return {
-                "after": sorted({peer[0] for peer in before}),
-                "waited": round(time.monotonic() - start, 3),
-            }
-        if gone():
-            # a killed run stops where it was: this master has not begun its step
-            raise CutoverError(
-                f"{name}: the controller is gone (the run was interrupted) while this master"
-                f" waited for {', '.join(late)}; nothing was done here. Re-run the playbook"
-                " to resume, or roll back with playbooks/restore-rollback.yml",
-                controller_gone=True,
-            )
-        if time.monotonic() >= deadline:
-            what = "still runs etcd on" if name == "stop" else "does not serve"
-            raise CutoverError(
-                f"{name}: waited {timeout} s for {', '.join(late)}, which {what} its peer"
-                f" port; this master {name}s after it (the plan's order). Look at the"
-                f" {name} step on {', '.join(late)}, then re-run the playbook",
-                late=late,
-            )
-        time.sleep(poll)
 
 
 class _nothing:
@@ -490,15 +450,19 @@ def _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode):
                 f"the staged restore {restored['staging']} is gone: nothing was stopped;"
                 " re-run the playbook (it stages again)"
             )
-        turn = {} if check_mode else wait_for_turn(journal, "stop", timeout)
+        started = time.monotonic()
         result = stop_pods(
             names["manifests_dir"],
             names["stamp"],
+            ports=stopped_ports(names),
             timeout=timeout,
             check_mode=check_mode,
             poll=POLL,
         )
-        return dict(result, turn=turn)
+        if not check_mode:  # stopped means gone: no etcd on this data dir, whoever runs it
+            left = max(1.0, timeout - (time.monotonic() - started))
+            result["waited"] += wait_own_etcd_gone(names["data_dir"], left)
+        return result
     if name == "swap":
         return swap_in(
             names["data_dir"],
@@ -506,7 +470,7 @@ def _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode):
             record={"run_id": journal["run_id"]},
             check_mode=check_mode,
         )
-    turn = {} if check_mode else wait_for_turn(journal, "start", timeout)
+    started = time.monotonic()
     result = start_pods(
         names["manifests_dir"],
         names["manifests_aside"],
@@ -515,7 +479,10 @@ def _do(name, state_dir, journal, names, timeout, restore_timeout, check_mode):
         check_mode=check_mode,
         poll=POLL,
     )
-    return dict(result, turn=turn)
+    if not check_mode:  # the next master starts once this one serves its peers
+        left = max(1.0, timeout - (time.monotonic() - started))
+        result["waited"] += wait_own_peer_serves(journal.get("member") or {}, left)
+    return result
 
 
 # --------------------------------------------------------------------------

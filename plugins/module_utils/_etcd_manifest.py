@@ -559,6 +559,7 @@ def kubernetes_version(manifest_dir):
     return match.group(1) if match else None
 
 
+CLIENT_PORT = 2379  # etcd's client port when a URL names none
 PEER_PORT = 2380  # etcd's peer port when a URL names none
 APISERVER_PORT = 6443  # kube-apiserver's --secure-port when the manifest does not set it
 

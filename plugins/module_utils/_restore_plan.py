@@ -35,6 +35,7 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._disk_space import (
     snapshot_dir_need,
 )
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (
+    CLIENT_PORT,
     PEER_PORT,
     url_ports,
 )
@@ -416,6 +417,9 @@ def _plan_member(master, snapshot, problems, warnings):
         # the ports this member's etcd listens on for its peers: the start waits for them
         "peer_ports": url_ports(member.get("listen_peer_urls") or peer_urls, PEER_PORT),
         "client_urls": client_urls,
+        # with the apiserver's port: what a stop waits to see closed on this master
+        "client_ports": url_ports(member.get("listen_client_urls") or client_urls, CLIENT_PORT),
+        "apiserver_port": (member.get("apiserver") or {}).get("port"),
         "data_dir": data_dir,
         "etcd_version": version,
         "tool": tool,

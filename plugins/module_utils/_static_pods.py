@@ -23,7 +23,6 @@ on a data dir).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -46,7 +45,6 @@ RUNTIME_TIMEOUT = 10
 NAMESPACE = "kube-system"  # static pods of kubeadm live there
 _NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 _TCP_LISTEN = "0A"
-_TCP_ESTABLISHED = "01"
 _COMMAND_LIMIT = 300
 
 
@@ -177,18 +175,6 @@ def _address(field):
     return address, int(port, 16)
 
 
-def parse_established(text):
-    """ESTABLISHED connections in a /proc/net/tcp or tcp6 table:
-    [((local address, port), (remote address, port))]."""
-    result = []
-    for fields in _rows(text, _TCP_ESTABLISHED):
-        try:
-            result.append((_address(fields[1]), _address(fields[2])))
-        except (ValueError, OSError):
-            continue
-    return result
-
-
 def _tables(proc_root):
     """The text of this network namespace's /proc/net/tcp and tcp6 that can be read."""
     for table in ("tcp", "tcp6"):
@@ -197,42 +183,6 @@ def _tables(proc_root):
                 yield handle.read()
         except OSError:
             continue
-
-
-def connected_to(addresses, port, proc_root="/proc"):
-    """The addresses of ``addresses`` this host has an ESTABLISHED TCP connection with on
-    ``port`` (theirs or ours) - for etcd's peer port, the peers whose process still runs:
-    a member that shuts down closes its listener first and its peer connections last."""
-    wanted = {}
-    for address in addresses:
-        for canonical in canonical_addresses(address):
-            wanted.setdefault(canonical, set()).add(address)
-    found = set()
-    for text in _tables(proc_root):
-        for (_local, local_port), (remote, remote_port) in parse_established(text):
-            if remote in wanted and port in (local_port, remote_port):
-                found |= wanted[remote]
-    return found
-
-
-def canonical_addresses(host):
-    """The addresses ``host`` stands for, written as /proc/net/tcp's are read
-    (``_address``): an IP literal in its canonical form (``fd00:0:0::1`` -> ``fd00::1``,
-    ``[fd00::1]``, IPv4 mapped into IPv6 as IPv4), a name as what it resolves to here."""
-    text = str(host).strip().strip("[]")
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(text, None, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError):
-            return set()
-        found = set()
-        for info in infos:
-            found |= canonical_addresses(info[4][0].split("%", 1)[0])
-        return found
-    mapped = getattr(address, "ipv4_mapped", None)
-    return {str(mapped or address)}
 
 
 def listening_sockets(proc_root="/proc"):

@@ -270,6 +270,22 @@ plan:
           type: list
           elements: str
           sample: ["https://10.0.0.11:2379"]
+        client_ports:
+          description:
+            - The ports of the member's C(--listen-client-urls) (else of its client URLs);
+              the stop step waits until this master no longer listens on them.
+          returned: success
+          type: list
+          elements: int
+          sample: [2379]
+        apiserver_port:
+          description:
+            - The C(--secure-port) of this master's kube-apiserver manifest (6443 when it
+              sets none or there is no such manifest); the stop step waits until it is
+              closed too.
+          returned: success
+          type: int
+          sample: 6443
         data_dir:
           description: The data directory on the host.
           returned: success

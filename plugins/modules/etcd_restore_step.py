@@ -23,7 +23,8 @@ description:
     kube-apiserver are gone (see M(kubedr.etcd.static_pods)).
   - O(step=swap) renames C(member) to C(member.kubedr-<stamp>) and the staged member into
     its place - renames only, inside the data directory.
-  - O(step=start) puts the manifests back and waits until etcd listens on its peer port.
+  - O(step=start) puts the manifests back and waits until this master's etcd listens on its
+    peer ports and serves there (answers HTTP, asked with its own peer certificate).
   - Each step needs the one before it, checks its own result on the host, and records its
     phase in the journal. A step already recorded is not done again (a resumed run never
     stops a started member again); a step a killed run left half done is finished.
@@ -31,12 +32,12 @@ options:
   step:
     description:
       - The step to run.
-      - O(step=stop) and O(step=start) run on every master at once. Each master waits for
-        its turn - the masters before it in the plan's C(stop_order) (followers first, the
-        leader last) no longer listening on their peer port, or the one before it in
-        C(start_order) answering HTTP there (asked with this master's own peer
-        certificate) - so the members still stop and start one at a time, without a round
-        trip from the controller between them.
+      - O(step=stop) and O(step=start) are run on one master at a time, in the plan's
+        C(stop_order) (followers first, the leader last) and C(start_order), by the role.
+        A stop returns only once no process runs etcd on this master's data dir (found
+        through C(/proc) by the directory's identity) and its etcd and apiserver ports
+        are closed; a start only once its etcd serves its peers. The next master's turn
+        comes after that answer.
     type: str
     choices: [stage, stop, swap, start]
     required: true
@@ -109,10 +110,11 @@ EXAMPLES = r"""
     run_id: 20261126T031500Z-4f9a1c
     src: /var/backups/etcd/etcd-snapshot-20261126T030000Z.db
 
-- name: Stop every master in the plan's order (all at once, each waiting for its turn)
+- name: Stop one master (the role runs this in the plan's order, one master at a time)
   kubedr.etcd.etcd_restore_step:
     step: stop
     run_id: 20261126T031500Z-4f9a1c
+  when: inventory_hostname == "master-2"
 """
 
 RETURN = r"""
@@ -127,8 +129,8 @@ seconds:
   type: float
   sample: 1.4
 detail:
-  description: The step's own result (the restore command, what was moved where; for stop
-    and start also C(turn), the masters this one waited for and how long).
+  description: The step's own result (the restore command, what was moved where, how
+    long a stop or start waited).
   returned: success
   type: dict
 """

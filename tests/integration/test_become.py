@@ -130,5 +130,5 @@ def test_a_become_copy_with_no_room_in_the_users_tmp_is_refused(labs, tmp_path):
     text = json.dumps(data)
     assert f"not enough free space in {remote_tmp}/" in text, f"{err}\n{text[-3000:]}"
     assert "there for the transfer with become" in text and "ansible_remote_tmp" in text
-    filed = [p for p in (backups / "kubernetes").glob("*.db")] if backups.exists() else []
+    filed = list((backups / "kubernetes").glob("*.db")) if backups.exists() else []
     assert filed == []

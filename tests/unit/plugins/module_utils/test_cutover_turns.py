@@ -1,11 +1,13 @@
-"""Every master runs the stop and start steps at once; each waits for its turn, read from
-the plan in its journal, by looking at the peer ports of the masters before it."""
+"""The cut-over runs one master at a time, in the plan's order, from the controller; each
+master's stop returns once its own etcd is gone, its start once its own etcd serves its
+peers. What a master proves about itself is tested here."""
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,94 +15,74 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _cutover as C
-from ansible_collections.kubedr.etcd.plugins.module_utils import _static_pods as S
 from tests.lab.pki import CA, write_pair
 
 
-def journal(me, stop_order=("b", "c", "a"), start_order=("a", "b", "c"), port=2380):
-    return {
-        "member": {"host": me},
-        "plan": {
-            "stop_order": list(stop_order),
-            "start_order": list(start_order),
-            "members": [
-                {"host": h, "peer_urls": [f"https://10.0.0.{i}:{port}"]}
-                for i, h in enumerate(("a", "b", "c"), start=1)
-            ],
-        },
-    }
-
-
-def test_peers_before_follow_the_plans_orders():
-    assert C.peers_before(journal("b"), "stop") == []
-    assert C.peers_before(journal("a"), "stop") == [
-        ("b", "10.0.0.2", 2380, True),
-        ("c", "10.0.0.3", 2380, True),
+def test_a_stop_waits_on_the_members_own_ports_from_the_plan():
+    names = {"client_ports": [12379], "peer_ports": [12380], "apiserver_port": 16443}
+    assert C.stopped_ports(names) == [12379, 12380, 16443]
+    # a journal from before the plan recorded them: kubeadm's ports
+    assert C.stopped_ports({"client_ports": [], "peer_ports": [], "apiserver_port": None}) == [
+        2379,
+        2380,
+        6443,
     ]
-    assert C.peers_before(journal("a"), "start") == []
-    assert C.peers_before(journal("c"), "start") == [
-        ("a", "10.0.0.1", 2380, True),
-        ("b", "10.0.0.2", 2380, True),
-    ]
-    # a journal without this master in the order (an older plan): no waiting
-    assert C.peers_before(journal("z"), "stop") == []
 
 
-def test_the_leader_stops_once_no_follower_serves_its_peer_port():
-    serving = {"10.0.0.2": True, "10.0.0.3": True}
-    calls = []
-
-    def answers(address, port, tls, client=None):
-        calls.append(address)
-        if len(calls) > 4:  # the followers go after a few looks
-            serving[address] = False
-        return serving[address]
-
-    turn = C.wait_for_turn(journal("a"), "stop", timeout=5, poll=0.001, probe=answers)
-    assert turn["after"] == ["b", "c"]
-    assert not any(serving.values())
-
-
-def test_a_master_starts_once_the_ones_before_it_serve():
-    turn = C.wait_for_turn(journal("c"), "start", 5, poll=0.001, probe=lambda a, p, t, client: True)
-    assert turn["after"] == ["a", "b"]
-
-
-def test_controller_gone_sees_a_closed_reader_only():
-    read_end, write_end = os.pipe()
+def test_stopped_means_no_etcd_on_this_data_dir(tmp_path):
+    data_dir = tmp_path / "etcd"
+    data_dir.mkdir()
+    # a process named etcd on this data dir: the stop waits for it, names it, then sees it go
+    proc = subprocess.Popen(
+        ["etcd", "-c", "import time; time.sleep(30)", f"--data-dir={data_dir}"],
+        executable=sys.executable,
+    )
     try:
-        assert not C.controller_gone(write_end)
-        os.close(read_end)
-        assert C.controller_gone(write_end)
+        time.sleep(0.2)
+        with pytest.raises(C.CutoverError, match=f"etcd still runs on {data_dir} after 0.3 s"):
+            C.wait_own_etcd_gone(str(data_dir), 0.3, poll=0.05)
+        threading.Timer(0.4, proc.kill).start()
+        waited = C.wait_own_etcd_gone(str(data_dir), 10, poll=0.05)
+        assert waited >= 0.3
     finally:
-        os.close(write_end)
-    with open(os.devnull, "w") as devnull:
-        assert not C.controller_gone(devnull.fileno())
+        proc.kill()
+        proc.wait()
+    assert C.wait_own_etcd_gone(str(data_dir), 1) < 0.5
 
 
-def test_a_waiting_master_gives_up_its_turn_when_the_controller_is_gone():
-    looks = []
+def test_a_start_waits_until_its_own_peer_urls_serve():
+    member = {"peer_urls": ["https://10.0.0.1:12380", "https://[fd00::1]:2380"]}
+    asked, answers = [], iter([False, False, True])
 
     def probe(address, port, tls, client=None):
-        looks.append(address)
-        return True  # the followers still run
+        asked.append((address, port, tls, client))
+        return address == "fd00::1" or next(answers)
 
-    with pytest.raises(C.CutoverError, match="the controller is gone") as err:
-        C.wait_for_turn(journal("a"), "stop", 60, poll=0.001, probe=probe, gone=lambda: True)
-    assert err.value.details == {"controller_gone": True}
-    assert len(looks) == 2  # one look at each follower, then it stopped waiting
+    waited = C.wait_own_peer_serves(member, timeout=5, poll=0.01, probe=probe)
+    assert waited >= 0.02
+    assert ("10.0.0.1", 12380, True, None) in asked and ("fd00::1", 2380, True, None) in asked
+    with pytest.raises(C.CutoverError, match="does not serve its peer URLs"):
+        C.wait_own_peer_serves(member, 0.05, poll=0.01, probe=lambda *a, client=None: False)
 
 
-def test_a_late_master_is_named_after_the_timeout():
-    with pytest.raises(
-        C.CutoverError, match=r"waited 0.05 s for c, which still runs etcd on its peer port"
-    ) as err:
-        C.wait_for_turn(
-            journal("a"), "stop", 0.05, poll=0.01, probe=lambda a, p, t, client: a == "10.0.0.3"
-        )
-    assert err.value.details == {"late": ["c"]}
-    with pytest.raises(C.CutoverError, match="which does not serve its peer port"):
-        C.wait_for_turn(journal("b"), "start", 0.05, poll=0.01, probe=lambda a, p, t, client: False)
+def test_start_and_rollback_wait_on_the_members_own_peer_ports():
+    planned = {
+        "stamp": "20261126T030000Z",
+        "member": {"peer_ports": [12380], "peer_urls": ["https://a:2"]},
+    }
+    assert C._names(planned)["peer_ports"] == [12380]
+    # a journal from before the plan recorded them: the advertised URLs' ports
+    older = {
+        "stamp": "20261126T030000Z",
+        "member": {"peer_urls": ["https://[fd00::1]:22380", "https://m"]},
+    }
+    assert C._names(older)["peer_ports"] == [22380, 2380]
+
+
+def test_a_batch_short_of_the_masters_is_refused_fewer_forks_are_not():
+    assert C.concurrency_problem(["a", "b", "c"], forks=1, batch=["a", "b", "c"]) is None
+    said = C.concurrency_problem(["a", "b", "c"], forks=5, batch=["a"])
+    assert "this batch holds 1 of the 3 masters" in said and "b, c" in said
 
 
 class Peer:
@@ -141,7 +123,7 @@ class Peer:
 def test_a_bound_peer_port_listens_but_does_not_serve_until_it_answers():
     peer = Peer()
     try:
-        assert C.listens("127.0.0.1", peer.port)
+        assert C.serves("127.0.0.1", peer.port, tls=False, timeout=0.3) is False
         assert not C.serves("127.0.0.1", peer.port, tls=True, timeout=0.3)
         assert not C.serves("127.0.0.1", peer.port, tls=False, timeout=0.3)
         peer.serve()
@@ -149,22 +131,7 @@ def test_a_bound_peer_port_listens_but_does_not_serve_until_it_answers():
         assert C.serves("127.0.0.1", peer.port, tls=True)  # an answer, though not TLS
     finally:
         peer.close()
-    assert not C.listens("127.0.0.1", peer.port)
     assert not C.serves("127.0.0.1", peer.port)
-
-
-def test_wait_for_turn_waits_for_the_peer_to_serve_not_to_listen():
-    peer = Peer()
-    j = journal("b", port=peer.port)
-    for m in j["plan"]["members"]:
-        m["peer_urls"] = [f"https://127.0.0.1:{peer.port}"]
-    peer.serve(delay=0.6)
-    try:
-        turn = C.wait_for_turn(j, "start", timeout=10)
-    finally:
-        peer.close()
-    assert turn["after"] == ["a"]
-    assert turn["waited"] >= 0.5
 
 
 class TlsPeer(Peer):
@@ -234,96 +201,8 @@ def test_with_its_peer_certificate_a_master_sees_the_handshake_is_not_serving(pk
         peer.close()
 
 
-def test_the_start_turn_waits_for_http_with_the_journals_peer_certificate(pki):
-    peer = TlsPeer(pki)
-    j = journal("b", port=peer.port)
-    j["member"]["peer_tls"] = pki["client"]
-    for m in j["plan"]["members"]:
-        m["peer_urls"] = [f"https://127.0.0.1:{peer.port}"]
-    peer.serve(delay=0.8)
-    try:
-        turn = C.wait_for_turn(j, "start", timeout=10)
-    finally:
-        peer.serving.set()
-        peer.close()
-    assert turn["after"] == ["a"] and turn["waited"] >= 0.6
-
-
-def test_established_peer_connections_from_proc_net_tcp():
-    v4 = (
-        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
-        # 10.77.0.8:2380 <- 10.77.0.9:41234, established
-        "   0: 08004D0A:094C 09004D0A:A112 01 00000000:00000000 00:00000000 00000000 0\n"
-        # 10.77.0.8:52000 -> 10.77.0.10:2380, established
-        "   1: 08004D0A:CB20 0A004D0A:094C 01 00000000:00000000 00:00000000 00000000 0\n"
-        # listening on 2380: not a connection
-        "   2: 08004D0A:094C 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0\n"
-    )
-    assert S.parse_established(v4) == [
-        (("10.77.0.8", 2380), ("10.77.0.9", 41234)),
-        (("10.77.0.8", 52000), ("10.77.0.10", 2380)),
-    ]
-    v6 = (
-        "  sl  local_address                         remote_address                        st\n"
-        f"   0: {proc6('::ffff:10.77.0.8')}:094C {proc6('::ffff:10.77.0.9')}:A112 01\n"
-        f"   1: {proc6('fd00::8')}:094C {proc6('fd00::9')}:A113 01\n"
-    )
-    assert S.parse_established(v6) == [
-        (("10.77.0.8", 2380), ("10.77.0.9", 41234)),
-        (("fd00::8", 2380), ("fd00::9", 41235)),
-    ]
-
-
 def proc6(address):
     """An IPv6 address as /proc/net/tcp6 writes it: four 32-bit words, each in the
     machine's (little-endian) byte order."""
     raw = socket.inet_pton(socket.AF_INET6, address)
     return "".join(raw[i : i + 4][::-1].hex().upper() for i in range(0, 16, 4))
-
-
-def test_connected_to_reads_this_hosts_tables(tmp_path):
-    net = tmp_path / "net"
-    net.mkdir()
-    (net / "tcp").write_text(
-        "  sl  local_address rem_address   st\n"
-        "   0: 08004D0A:094C 09004D0A:A112 01 00000000:00000000 00:00000000 00000000 0\n"
-        "   1: 08004D0A:CB20 0A004D0A:1F90 01 00000000:00000000 00:00000000 00000000 0\n"
-    )
-    assert S.connected_to(["10.77.0.9", "10.77.0.10"], 2380, proc_root=str(tmp_path)) == {
-        "10.77.0.9"
-    }
-
-
-def test_connected_to_matches_an_address_however_the_url_writes_it(tmp_path):
-    """A peer URL's host text (fd00:0:0::9, [fd00::9], a name) is compared in the form
-    /proc/net/tcp6 is read in; the text alone never matched."""
-    net = tmp_path / "net"
-    net.mkdir()
-    (net / "tcp6").write_text(
-        "  sl  local_address rem_address   st\n"
-        f"   0: {proc6('fd00::8')}:094C {proc6('fd00::9')}:A112 01 00000000:00000000 00:00000000"
-        " 00000000 0\n"
-        f"   1: {proc6('::1')}:094C {proc6('::1')}:A113 01 00000000:00000000 00:00000000"
-        " 00000000 0\n"
-    )
-    root = str(tmp_path)
-    assert S.connected_to(["fd00:0:0::9"], 2380, proc_root=root) == {"fd00:0:0::9"}
-    assert S.connected_to(["[fd00::9]"], 2380, proc_root=root) == {"[fd00::9]"}
-    assert S.connected_to(["fd00::10"], 2380, proc_root=root) == set()
-    assert S.canonical_addresses("localhost") >= {"127.0.0.1"} or "::1" in S.canonical_addresses(
-        "localhost"
-    )
-
-
-def test_start_and_rollback_wait_on_the_members_own_peer_ports():
-    planned = {
-        "stamp": "20261126T030000Z",
-        "member": {"peer_ports": [12380], "peer_urls": ["https://a:2"]},
-    }
-    assert C._names(planned)["peer_ports"] == [12380]
-    # a journal from before the plan recorded them: the advertised URLs' ports
-    older = {
-        "stamp": "20261126T030000Z",
-        "member": {"peer_urls": ["https://[fd00::1]:22380", "https://m"]},
-    }
-    assert C._names(older)["peer_ports"] == [22380, 2380]

@@ -70,6 +70,8 @@ def test_three_masters_exact_plan():
                     "peer_urls": [f"https://10.0.0.{n}:2380"],
                     "peer_ports": [2380],
                     "client_urls": [f"https://10.0.0.{n}:2379"],
+                    "client_ports": [2379],
+                    "apiserver_port": None,
                     "data_dir": "/var/lib/etcd",
                     "etcd_version": "3.5.16",
                     "tool": {
@@ -136,9 +138,13 @@ def test_the_start_waits_on_the_ports_etcd_listens_on_for_its_peers():
     masters[1]["member"]["listen_peer_urls"] = []  # only the advertised URL: its port
     masters[1]["member"]["initial_advertise_peer_urls"] = ["https://10.0.0.2:22380"]
     masters[1]["preflight"]["peer_cert_ips"] = ["10.0.0.2"]
+    masters[0]["member"]["listen_client_urls"] = ["http://127.0.0.1:12379"]
+    masters[0]["member"]["apiserver"] = {"address": "10.0.0.1", "port": 16443}
     plan = plan_of(masters)["plan"]
     ports = {m["host"]: m["peer_ports"] for m in plan["members"]}
     assert ports == {"docker1": [12380, 12381], "docker2": [22380], "docker3": [2380]}
+    first = plan["members"][0]
+    assert (first["client_ports"], first["apiserver_port"]) == ([12379], 16443)
 
 
 def test_member_with_two_peer_urls_lists_both():
