@@ -27,6 +27,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import time
 from urllib.parse import urlsplit
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_tools import (
@@ -382,6 +383,72 @@ def parse_endpoint_hashkv(text):
     return result
 
 
+# etcd's AlarmType enum, as ``alarm list -w json`` prints it (a number; names accepted too)
+ALARM_NAMES = {0: "NONE", 1: "NOSPACE", 2: "CORRUPT"}
+
+
+def parse_alarm_list(text):
+    """``etcdctl alarm list -w json`` -> [{'member_id', 'alarm'}] ('NOSPACE', 'CORRUPT');
+    no alarm: [] (etcd then prints only the header)."""
+    what = "etcdctl alarm list -w json"
+    data = _json_object(text, what)
+    result = []
+    for alarm in data.get("alarms") or []:
+        kind = alarm.get("alarm", 0) if isinstance(alarm, dict) else 0
+        name = ALARM_NAMES.get(kind, str(kind)) if isinstance(kind, int) else str(kind)
+        if name != "NONE":
+            result.append({"member_id": _id_field(alarm, "memberID", what), "alarm": name})
+    return result
+
+
+def parse_member_add(text):
+    """``etcdctl member add ... -w json`` -> {'id', 'peer_urls', 'is_learner', 'members'}
+    (the new member's id in hex, and the member list as parse_member_list gives it)."""
+    what = "etcdctl member add -w json"
+    data = _json_object(text, what)
+    added = _field(data, "member", what)
+    return {
+        "id": _id_field(added, "ID", what),
+        "peer_urls": list(added.get("peerURLs") or []),
+        "is_learner": bool(added.get("isLearner", False)),
+        "members": parse_member_list(text)["members"],
+    }
+
+
+# what etcd answers a promotion of a learner whose log is not yet close to the leader's
+# (ErrLearnerNotReady): a reason to wait and try again, not a failure
+LEARNER_NOT_READY = "can only promote a learner member which is in sync with leader"
+# what etcd answers a membership change (with --strict-reconfig-check, the default) until
+# the member asked has been connected to every voting member for its health interval
+# (5 s; ErrUnhealthy) - as just after it started, or after another change
+UNHEALTHY_CLUSTER = "etcdserver: unhealthy cluster"
+
+
+def check_retrying(argv, env, timeout, what, transient, poll=0.5, attempt_timeout=30):
+    """stdout of ``argv`` once it succeeds; tried again, every ``poll`` seconds for up to
+    ``timeout`` seconds, while it fails with one of the ``transient`` messages. Any other
+    failure, or a transient one after ``timeout``, raises EtcdctlError."""
+    deadline = time.monotonic() + timeout
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return check(argv, env, min(attempt_timeout, max(1, timeout)), what)
+        except EtcdctlError as exc:
+            said = f"{exc.stderr or ''} {exc.msg}"
+            if not any(message in said for message in transient):
+                raise
+            if time.monotonic() + poll > deadline:
+                raise EtcdctlError(
+                    f"{exc.msg} (still so after {tries} tries in {timeout} s)",
+                    cmd=exc.cmd,
+                    rc=exc.rc,
+                    stdout=exc.stdout,
+                    stderr=exc.stderr,
+                ) from None
+        time.sleep(poll)
+
+
 def parse_snapshot_status(text):
     """``snapshot status -w json`` -> {'hash', 'revision', 'total_key', 'total_size'}."""
     what = "snapshot status -w json"
@@ -416,6 +483,49 @@ def _operand(path, what):
 
 def member_list_argv(etcdctl):
     return [_tool_path(etcdctl), "member", "list", "-w", "json"]
+
+
+def alarm_list_argv(etcdctl):
+    return [_tool_path(etcdctl), "alarm", "list", "-w", "json"]
+
+
+def _member_id_operand(member_id):
+    text = str(member_id)
+    try:
+        format_id(int(text, 16))
+    except ValueError:
+        raise EtcdctlError(f"{member_id!r} is not an etcd member id (16 hex digits)") from None
+    return text
+
+
+def member_remove_argv(etcdctl, member_id):
+    """Remove a member by its id (hex, as the other parsers give it), never by name."""
+    return [_tool_path(etcdctl), "member", "remove", _member_id_operand(member_id), "-w", "json"]
+
+
+def member_add_learner_argv(etcdctl, name, peer_urls):
+    """Add ``name`` as a learner (a non-voting member) with these peer URLs."""
+    if not name or str(name).startswith("-"):
+        raise EtcdctlError(f"{name!r} is not a usable etcd member name")
+    urls = [str(url) for url in peer_urls or []]
+    if not urls or any(not url or "," in url or url.startswith("-") for url in urls):
+        raise EtcdctlError(f"{peer_urls!r} are not usable peer URLs for member {name}")
+    return [
+        _tool_path(etcdctl),
+        "member",
+        "add",
+        str(name),
+        "--learner",
+        f"--peer-urls={','.join(urls)}",
+        "-w",
+        "json",
+    ]
+
+
+def member_promote_argv(etcdctl, member_id):
+    """Promote a learner to a voting member; etcd refuses (LEARNER_NOT_READY) until its log
+    is within reach of the leader's."""
+    return [_tool_path(etcdctl), "member", "promote", _member_id_operand(member_id), "-w", "json"]
 
 
 def _endpoint_argv(etcdctl, command, cluster):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.kubedr.etcd.plugins.module_utils import _etcdctl as E
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
     EtcdctlError,
     EtcdctlTimeout,
@@ -629,3 +630,95 @@ def test_etcd_36_restores_with_etcdutl_only():
     assert result["tool"] == "etcdutl" and result["env"] == {}
     with pytest.raises(EtcdctlError, match=r"etcd 3\.6\.4 restores with etcdutl"):
         snapshot_restore_argv(tools("3.6.4", None), **RESTORE, etcd_version="3.6.4")
+
+
+# -- membership changes (replace-member) ----------------------------------------------------
+# What etcdctl 3.5.16 printed against a one-member etcd (alarm list with none raised; a
+# learner added; a promotion refused before the learner caught up).
+ADDED = (
+    '{"header":{"cluster_id":12183759153367385384,"member_id":5121647004910218881,'
+    '"raft_term":2},"member":{"ID":9144011491056787151,"peerURLs":["http://10.9.9.9:2380"],'
+    '"isLearner":true},"members":[{"ID":5121647004910218881,"name":"a","peerURLs":'
+    '["unix://localhost:2380"],"clientURLs":["unix://localhost:2379"]},'
+    '{"ID":9144011491056787151,"peerURLs":["http://10.9.9.9:2380"],"isLearner":true}]}'
+)
+
+
+def test_alarm_list_none_raised_and_each_kind():
+    header = '"header":{"cluster_id":1,"member_id":2,"revision":1,"raft_term":2}'
+    assert E.parse_alarm_list("{" + header + "}") == []
+    raised = (
+        "{" + header + ',"alarms":[{"memberID":5121647004910218881,"alarm":1},'
+        '{"memberID":2,"alarm":"CORRUPT"},{"memberID":3,"alarm":0}]}'
+    )
+    assert E.parse_alarm_list(raised) == [
+        {"member_id": "4713bed0b89dee81", "alarm": "NOSPACE"},
+        {"member_id": "0000000000000002", "alarm": "CORRUPT"},
+    ]
+
+
+def test_member_add_gives_the_new_learners_id_and_the_list():
+    added = E.parse_member_add(ADDED)
+    assert added["id"] == "7ee60e010a879ecf" and added["is_learner"] is True
+    assert added["peer_urls"] == ["http://10.9.9.9:2380"]
+    unstarted = next(m for m in added["members"] if m["id"] == added["id"])
+    assert unstarted["started"] is False and unstarted["name"] == ""
+
+
+def test_membership_command_lines_take_ids_never_names():
+    assert E.member_remove_argv("/usr/bin/etcdctl", "7ee60e010a879ecf") == [
+        "/usr/bin/etcdctl", "member", "remove", "7ee60e010a879ecf", "-w", "json",
+    ]  # fmt: skip
+    assert E.member_promote_argv("etcdctl", "7ee60e010a879ecf")[2:4] == [
+        "promote",
+        "7ee60e010a879ecf",
+    ]
+    for bad in ("cp-b", "-x", "", "1" * 17):
+        with pytest.raises(EtcdctlError, match="not an etcd member id"):
+            E.member_remove_argv("etcdctl", bad)
+    assert E.member_add_learner_argv(
+        "etcdctl", "cp-b", ["https://10.0.0.2:2380", "https://[fd00::2]:2380"]
+    ) == [
+        "etcdctl", "member", "add", "cp-b", "--learner",
+        "--peer-urls=https://10.0.0.2:2380,https://[fd00::2]:2380", "-w", "json",
+    ]  # fmt: skip
+    with pytest.raises(EtcdctlError, match="not usable peer URLs"):
+        E.member_add_learner_argv("etcdctl", "cp-b", [])
+    with pytest.raises(EtcdctlError, match="not a usable etcd member name"):
+        E.member_add_learner_argv("etcdctl", "--cp-b", ["https://10.0.0.2:2380"])
+    assert "in sync with leader" in E.LEARNER_NOT_READY
+
+
+def test_a_transient_refusal_is_tried_again_any_other_is_not(tmp_path):
+    count = tmp_path / "tries"
+    script = tmp_path / "flaky"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}\n"
+        '[ "$n" -ge 3 ] && { echo done; exit 0; }\n'
+        'echo "Error: $1" >&2; exit 1\n'
+    )
+    script.chmod(0o755)
+    assert (
+        E.check_retrying(
+            [str(script), E.UNHEALTHY_CLUSTER], None, 10, "add", [E.UNHEALTHY_CLUSTER], poll=0.05
+        )
+        == "done\n"
+    )
+    assert count.read_text().strip() == "3"
+    count.unlink()
+    with pytest.raises(EtcdctlError, match="member not found") as other:
+        E.check_retrying(
+            [str(script), "member not found"], None, 10, "rm", [E.UNHEALTHY_CLUSTER], poll=0.05
+        )
+    assert count.read_text().strip() == "1" and "tries" not in other.value.msg
+    count.write_text("-100")
+    with pytest.raises(EtcdctlError, match=r"still so after \d+ tries in 0.3 s"):
+        E.check_retrying(
+            [str(script), E.LEARNER_NOT_READY],
+            None,
+            0.3,
+            "promote",
+            [E.LEARNER_NOT_READY],
+            poll=0.05,
+        )
