@@ -27,20 +27,23 @@ def _quiet(*_):
 
 
 def parse_args(argv=None):
-    """--size (seeded values), --etcd (lab version), --runs, --masters."""
+    """--size (seeded values), --etcd (lab version), --runs, --masters, --kubelet (the lab
+    kubelet's timings, tests/lab/lab.py KUBELET_PROFILES: both sides of a bench run under
+    the same)."""
     p = argparse.ArgumentParser()
     p.add_argument("--size", default="256MiB")
     p.add_argument("--etcd", default="3.5", choices=sorted(L.ETCD_BINARIES))
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--masters", type=int, default=3, choices=(1, 3, 5))
+    p.add_argument("--kubelet", default="fast", choices=sorted(L.KUBELET_PROFILES))
     return p.parse_args(argv)
 
 
 @contextlib.contextmanager
-def lab_up(etcd_version, masters=3):
-    """A fresh lab of ``masters`` masters (replacing any running lab), always brought
-    down again."""
-    L.up(masters, etcd_version, log=_quiet)
+def lab_up(etcd_version, masters=3, kubelet="fast"):
+    """A fresh lab of ``masters`` masters (replacing any running lab) whose kubelets keep
+    the ``kubelet`` profile's timings, always brought down again."""
+    L.up(masters, etcd_version, log=_quiet, kubelet=kubelet)
     try:
         yield LabHandle(L.Lab.load())
     finally:

@@ -147,13 +147,14 @@ def collection(lab, controller_dir, reports):
 
 def main():
     args = common.parse_args()
-    with common.lab_up(args.etcd, args.masters) as lab:
+    with common.lab_up(args.etcd, args.masters, args.kubelet) as lab:
         seeded = common.seed(lab, args.size)
         before = digest(lab)
         results = {
             "etcd": args.etcd,
             "etcd_version": L.ETCD_BINARIES[args.etcd]["version"],
             "masters": len(lab.names),
+            "kubelet": {"profile": args.kubelet, **L.KUBELET_PROFILES[args.kubelet]},
             "seeded": seeded,
             "digest": before,
             "runs": [],
@@ -181,7 +182,8 @@ def main():
 
 def print_table(results):
     print(
-        f"\netcd {results['etcd_version']}, {results['masters']} masters, seeded"
+        f"\netcd {results['etcd_version']}, {results['masters']} masters, kubelet"
+        f" {results.get('kubelet', {}).get('profile', 'fast')}, seeded"
         f" {results['seeded']['value_bytes'] / 2**20:.0f} MiB, snapshot"
         f" {results['snapshot']['size'] / 2**20:.0f} MiB"
     )
