@@ -422,6 +422,14 @@ LEARNER_NOT_READY = "can only promote a learner member which is in sync with lea
 # the member asked has been connected to every voting member for its health interval
 # (5 s; ErrUnhealthy) - as just after it started, or after another change
 UNHEALTHY_CLUSTER = "etcdserver: unhealthy cluster"
+# what a change asked while the cluster elects a leader gets (the leader just died): the
+# proposal is not committed in time; asked again after the election, it is
+NO_LEADER_YET = (
+    "etcdserver: request timed out",
+    "etcdserver: leader changed",
+    "etcdserver: no leader",
+    "context deadline exceeded",
+)
 
 
 def check_retrying(argv, env, timeout, what, transient, poll=0.5, attempt_timeout=30):

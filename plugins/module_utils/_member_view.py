@@ -16,9 +16,11 @@ etcdctl said): it is not counted as answering.
 from __future__ import annotations
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcdctl import (
+    NO_LEADER_YET,
     EtcdctlError,
     alarm_list_argv,
     check,
+    check_retrying,
     client_env,
     endpoint_health_argv,
     endpoint_status_argv,
@@ -36,22 +38,24 @@ class ViewError(Exception):
     """This master's etcd gave no view; the message says what it answered."""
 
 
-def own_view(host, etcdctl, endpoint, tls, timeout=30):
+def own_view(host, etcdctl, endpoint, tls, timeout=30, settle=15):
     """survivor_view of the member at ``endpoint`` (this master's own client URL), asked
-    with ``tls`` (cacert, cert, key). Raises ViewError when it does not answer."""
+    with ``tls`` (cacert, cert, key). A request that goes through raft (the alarm list)
+    times out while a leader is elected: it is asked again for up to ``settle`` seconds.
+    Raises ViewError when the member does not answer."""
     env = client_env([endpoint], *tls, dial_timeout="3s", command_timeout=f"{timeout}s")
+
+    def ask(argv, what):
+        return check_retrying(argv, env, settle, what, NO_LEADER_YET, attempt_timeout=timeout)
+
     try:
         status = parse_endpoint_status(
             check(endpoint_status_argv(etcdctl), env, timeout, f"endpoint status of {endpoint}")
         )
         if len(status) != 1:
             raise EtcdctlError(f"endpoint status of {endpoint}: {len(status)} answers, not one")
-        members = parse_member_list(
-            check(member_list_argv(etcdctl), env, timeout, f"member list from {endpoint}")
-        )
-        alarms = parse_alarm_list(
-            check(alarm_list_argv(etcdctl), env, timeout, f"alarm list from {endpoint}")
-        )
+        members = parse_member_list(ask(member_list_argv(etcdctl), f"member list from {endpoint}"))
+        alarms = parse_alarm_list(ask(alarm_list_argv(etcdctl), f"alarm list from {endpoint}"))
         # endpoint health exits 1 when unhealthy but still prints its JSON
         _rc, out, err = run(endpoint_health_argv(etcdctl), env=env, timeout=timeout)
         try:

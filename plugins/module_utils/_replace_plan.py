@@ -52,7 +52,7 @@ def _peer_key(url):
     return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
 
 
-def _peer_keys(urls):
+def peer_keys(urls):
     return {_peer_key(url) for url in urls or []}
 
 
@@ -112,9 +112,9 @@ def _agreement(views, problems):
 
 def _find_target(target, members, survivors, problems):
     """The member that is the target inventory host's, by its name and peer URLs."""
-    name, keys = target["name"], _peer_keys(target["peer_urls"])
+    name, keys = target["name"], peer_keys(target["peer_urls"])
     by_name = [m for m in members if m.get("name") == name]
-    by_peer = [m for m in members if _peer_keys(m["peer_urls"]) & keys]
+    by_peer = [m for m in members if peer_keys(m["peer_urls"]) & keys]
     both = [m for m in by_name if m in by_peer]
     source = target.get("source") or "manifest"
     if len(both) == 1 and len(by_peer) == 1:
@@ -189,6 +189,12 @@ def replace_plan(target, views, unreachable=None, force=False, target_view=None)
                 f" etcdctl member remove {member['id']}, then re-run"
             )
     member = _find_target(target, members, owners, problems)
+    if shared["leader"] and shared["leader"] not in owners:
+        problems.append(
+            f"the surviving masters still follow {shared['leader']}, which does not answer"
+            " through any of them (the leader just failed?): a new leader is being elected;"
+            " re-run in a few seconds"
+        )
     alarms = sorted(
         {
             (a["member_id"], a["alarm"]): view["host"] for view in views for a in view["alarms"]

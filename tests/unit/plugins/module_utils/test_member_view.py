@@ -13,16 +13,13 @@ from ansible_collections.kubedr.etcd.plugins.module_utils._replace_plan import (
     replace_plan,
 )
 from tests.support.etcd_process import NO_TLS, VERSIONS, running_cluster, stop_session
+from tests.support.member_views import settled_views, views_of
 
 
 @pytest.fixture(params=sorted(VERSIONS))
 def cluster(request, tmp_path_factory):
     with running_cluster(request.param, tmp_path_factory) as started:
         yield started
-
-
-def views_of(cluster, names):
-    return [own_view(n, cluster.etcdctl, cluster.clients[n], NO_TLS, timeout=10) for n in names]
 
 
 def target_of(cluster, name):
@@ -43,7 +40,7 @@ def test_a_stopped_member_gives_no_view_and_is_found_by_its_id(cluster):
     stop_session(cluster.procs.pop("m2"))
     with pytest.raises(ViewError, match=r"m2's etcd at .* gave no view"):
         own_view("m2", cluster.etcdctl, cluster.clients["m2"], NO_TLS, timeout=3)
-    plan = replace_plan(target_of(cluster, "m2"), views_of(cluster, ["m1", "m3"]))
+    plan = replace_plan(target_of(cluster, "m2"), settled_views(cluster, ["m1", "m3"]))
     assert plan["target"]["id"] == before["m2"]
     assert (plan["voting_after"], plan["quorum_after"], plan["answering_after"]) == (2, 2, 2)
     # the command lines the replacement runs, on the real cluster: remove by id, add back
@@ -71,7 +68,7 @@ def test_two_members_down_is_refused(cluster):
         own_view("m3", cluster.etcdctl, cluster.clients["m3"], NO_TLS, timeout=3)
     # m1 alone has lost quorum: its own view may not even answer in time
     try:
-        views = views_of(cluster, ["m1"])
+        views = views_of(cluster, ["m1"], timeout=3, settle=2)
     except ViewError as exc:
         unreachable, views = {"m1": str(exc)}, []
     else:

@@ -147,6 +147,11 @@ def test_survivors_that_disagree_on_the_members_or_leader_are_refused():
     assert any("not one cluster" in p for p in problems)
 
 
+def test_a_leader_no_survivor_is_is_an_election_under_way():
+    problems = refused(target(), [view("cp-a", leader="cp-b"), view("cp-c", leader="cp-b")])
+    assert any(f"still follow {IDS['cp-b']}" in p and "re-run in a few" in p for p in problems)
+
+
 def test_a_survivor_whose_own_etcd_is_unhealthy_is_refused():
     problems = refused(target(), [view("cp-a"), view("cp-c", healthy=False)])
     assert any("cp-c's own etcd is not healthy" in p for p in problems)
