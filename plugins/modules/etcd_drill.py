@@ -12,8 +12,8 @@ author:
   - kubedr.etcd maintainers (@kubedr)
 description:
   - For the newest backup in O(dir) (or the newest O(last), or the one named by
-    O(snapshot)), on this host only - restores it into a throwaway one-member etcd on
-    127.0.0.1, with free ports and its own data directory in a scratch directory (mode 0700),
+    O(snapshot)), on this host only - restores it into a throwaway one-member etcd that
+    listens on unix sockets only, with its data, in a scratch directory (mode 0700),
     starts it, and compares what it holds at the backup's revision (C(hashkv) and the number
     of keys per resource) with the fingerprint recorded at backup time. Then it stops that etcd
     and removes the scratch directory.
