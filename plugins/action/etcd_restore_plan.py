@@ -93,6 +93,15 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _requires_connection = False
 
+    def _strategy(self):
+        """The strategy of the play this task runs in, or None when it cannot be told."""
+        try:
+            play = self._task.get_play()
+        except AttributeError:
+            return None
+        strategy = getattr(play, "strategy", None)
+        return strategy if isinstance(strategy, str) else None
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
@@ -123,6 +132,7 @@ class ActionModule(ActionBase):
             [m["host"] for m in masters],
             forks=task_vars.get("ansible_forks"),
             batch=task_vars.get("ansible_play_batch"),
+            strategy=self._strategy(),
         )
         if busy:
             result.update(failed=True, changed=False, mode="refuse", msg=busy, problems=[busy])

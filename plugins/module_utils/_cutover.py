@@ -231,10 +231,16 @@ def _step(state_dir, run_id, name, timeout, restore_timeout, check_mode, upload=
     ):
         # done before (a resumed run): never stop a started member again, never stage
         # over a swapped one. A staged restore not yet cut over is checked again below.
+        # Where this master is still at the state the step left it in, that state is
+        # proved again before the next master's turn: a member stopped is still gone, a
+        # member started still serves (it may have died while the run was away).
+        waited = 0
+        if not check_mode:
+            waited = _prove_again(name, journal, timeout)
         return {
             "changed": False,
             "phase": _REACHES[name],
-            "seconds": 0,
+            "seconds": waited,
             "detail": {},
             "msg": f"{name}: already done ({_REACHES[name]} at"
             f" {J.phase_time(journal, _REACHES[name])})",
@@ -291,6 +297,18 @@ def _take_upload(state_dir, journal, upload):
 # --------------------------------------------------------------------------
 
 
+def _prove_again(name, journal, timeout):
+    """Seconds waited until this master again shows what ``name`` left it in, when its
+    journal says it is still there: no etcd on its data dir (stopped, swapped), its own
+    etcd serving its peers (started). Other phases: nothing to prove (0)."""
+    phase = journal.get("phase")
+    if name == "stop" and phase in ("stopped", "swapped"):
+        return wait_own_etcd_gone(_names(journal)["data_dir"], timeout)
+    if name == "start" and phase == "started":
+        return wait_own_peer_serves(journal.get("member") or {}, timeout)
+    return 0
+
+
 def stopped_ports(names):
     """The ports this master's static pods listen on (etcd's client and peer ports, the
     apiserver's secure port, from the plan): a stop waits until none is open. A journal
@@ -331,6 +349,11 @@ def wait_own_peer_serves(member, timeout, poll=POLL, probe=None):
         parts = urlsplit(url)
         if parts.hostname:
             targets.append((parts.hostname, parts.port or PEER_PORT, parts.scheme == "https"))
+    if not targets:
+        raise CutoverError(
+            "start: this master's journal names no peer URL to wait on; its plan is"
+            " incomplete. Roll back with playbooks/restore-rollback.yml and plan again"
+        )
     start = time.monotonic()
     while True:
         if all(probe(*target, client=member.get("peer_tls")) for target in targets):
@@ -398,11 +421,19 @@ def _handshake_answered(context, sock):
     return True
 
 
-def concurrency_problem(masters, forks=None, batch=None):
+# strategies that run a task on every host before the next task: the cut-over's turns
+# (one include per master, in the plan's order) follow one another only with them
+IN_STEP_STRATEGIES = ("linear", "ansible.builtin.linear", "debug", "ansible.builtin.debug")
+
+
+def concurrency_problem(masters, forks=None, batch=None, strategy=None):
     """Why this play cannot run the restore, or None: the plan, the lock and the cut-over
     need every master in one batch (a play's ``serial`` that splits them would lock and
-    stop some masters while the others wait for a later batch). ``forks`` fewer than the
-    masters only makes the stage slower: the cut-over runs one master at a time."""
+    stop some masters while the others wait for a later batch), and a strategy that keeps
+    the hosts in step (with ``free`` or ``host_pinned`` each master would run its turns
+    on its own, not one after the other, and a failed stop would not hold the others).
+    ``forks`` fewer than the masters only makes the stage slower: the cut-over runs one
+    master at a time."""
     del forks
     count = len(masters)
     if batch is not None and len(batch) < count:
@@ -412,6 +443,13 @@ def concurrency_problem(masters, forks=None, batch=None):
             f" {', '.join(left)}): one run locks, stops and starts every master, in the"
             " plan's order. Run the role in a play without serial (or with"
             f" serial: {count} or more)"
+        )
+    if strategy and strategy not in IN_STEP_STRATEGIES:
+        return (
+            f"the play's strategy is {strategy}: the cut-over stops and starts the masters"
+            " one after the other, which needs the hosts kept in step (the linear"
+            " strategy). Set strategy: linear in the play, or unset ANSIBLE_STRATEGY"
+            " (strategy in ansible.cfg)"
         )
     return None
 

@@ -324,3 +324,11 @@ def test_as_many_forks_as_masters_plans(shown):
     )
     assert not result.get("failed"), result.get("msg")
     assert result["plan"]
+
+
+def test_a_play_whose_hosts_run_apart_is_refused(shown):
+    plugin = action(args())
+    plugin._task.get_play.return_value.strategy = "free"
+    result = plugin.run(task_vars={"hostvars": hostvars_dict(), "ansible_play_batch": HOSTS})
+    assert result["failed"] and result["mode"] == "refuse"
+    assert "the play's strategy is free" in result["msg"]

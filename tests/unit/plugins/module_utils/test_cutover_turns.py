@@ -15,6 +15,7 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ansible_collections.kubedr.etcd.plugins.module_utils import _cutover as C
+from ansible_collections.kubedr.etcd.plugins.module_utils import _restore_journal as J
 from tests.lab.pki import CA, write_pair
 
 
@@ -83,6 +84,14 @@ def test_a_batch_short_of_the_masters_is_refused_fewer_forks_are_not():
     assert C.concurrency_problem(["a", "b", "c"], forks=1, batch=["a", "b", "c"]) is None
     said = C.concurrency_problem(["a", "b", "c"], forks=5, batch=["a"])
     assert "this batch holds 1 of the 3 masters" in said and "b, c" in said
+
+
+@pytest.mark.parametrize("strategy", ["free", "host_pinned", "ansible.builtin.free"])
+def test_a_strategy_that_lets_the_masters_run_apart_is_refused(strategy):
+    said = C.concurrency_problem(["a", "b"], batch=["a", "b"], strategy=strategy)
+    assert f"the play's strategy is {strategy}" in said and "strategy: linear" in said
+    for kept in ("linear", "ansible.builtin.linear", "debug", None):
+        assert C.concurrency_problem(["a", "b"], batch=["a", "b"], strategy=kept) is None
 
 
 class Peer:
@@ -206,3 +215,49 @@ def proc6(address):
     machine's (little-endian) byte order."""
     raw = socket.inet_pton(socket.AF_INET6, address)
     return "".join(raw[i : i + 4][::-1].hex().upper() for i in range(0, 16, 4))
+
+
+def test_a_resumed_turn_proves_again_what_it_left(tmp_path, monkeypatch):
+    """A stop recorded before a kill is proved again (no etcd on the data dir) before the
+    next master's turn; a start recorded is proved again (serving); a later phase is not."""
+    run = "20261126T031500Z-4f9a1c"
+    state, data_dir = str(tmp_path / "state"), tmp_path / "etcd"
+    data_dir.mkdir()
+    J.ensure_state_dir(state)
+    member = {"data_dir": str(data_dir), "peer_urls": ["https://10.0.0.1:2380"]}
+    J.begin(
+        state,
+        {
+            "run_id": run,
+            "stamp": run.split("-", maxsplit=1)[0],
+            "controller": {"hostname": "ctl"},
+            "snapshot": {"name": "/b/etcd-snapshot-x.db", "sha256": "a" * 64},
+            "plan": {"token": f"kubedr-restore-{run}"},
+            "member": member,
+        },
+    )
+    for phase in ("staged", "stopped"):
+        J.record(state, run, phase)
+    proc = subprocess.Popen(
+        ["etcd", "-c", "import time; time.sleep(30)", f"--data-dir={data_dir}"],
+        executable=sys.executable,
+    )
+    try:
+        time.sleep(0.2)  # an etcd came back on the data dir while the run was away
+        with pytest.raises(C.CutoverError, match="etcd still runs on"):
+            C.step(state, run, "stop", timeout=0.3)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert C.step(state, run, "stop", timeout=5)["msg"].startswith("stop: already done")
+    for phase in ("swapped", "started"):
+        J.record(state, run, phase)
+    asked = []
+    monkeypatch.setattr(C, "serves", lambda *a, client=None: asked.append(a) or False)
+    with pytest.raises(C.CutoverError, match="does not serve its peer URLs"):
+        C.step(state, run, "start", timeout=0.3)
+    assert asked and asked[0][:2] == ("10.0.0.1", 2380)
+    J.record(state, run, "verified")
+    asked.clear()
+    assert C.step(state, run, "start", timeout=0.3)["changed"] is False and asked == []
+    assert C.step(state, run, "stop", timeout=0.3)["changed"] is False
