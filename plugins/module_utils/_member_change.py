@@ -90,27 +90,46 @@ class Member:
             ) from None
         return {"changed": True, "removed": member_id}
 
-    def add_learner(self, name, peer_urls, timeout=60):
-        """Add ``name`` with ``peer_urls`` as a learner; {'changed', 'id', 'is_learner'}:
-        the member already there (a learner, or voting once promoted) when one has those
-        peer URLs."""
+    def _added(self, name, peer_urls, replaced_id):
+        """The member an earlier add of this replacement made, or None: it has these peer
+        URLs, is not the member replaced, and bears ``name`` (or none yet: unstarted)."""
         there = self._with(peer_urls)
         if len(there) > 1:
             raise ChangeError(
                 f"{len(there)} members have the peer URLs {', '.join(peer_urls)}"
                 f" ({', '.join(m['id'] for m in there)}): remove the extra ones by id first"
             )
-        if there:
-            return {"changed": False, "id": there[0]["id"], "is_learner": there[0]["is_learner"]}
+        if not there:
+            return None
+        found = there[0]
+        if found["id"] == replaced_id:
+            raise ChangeError(
+                f"member {replaced_id} (the one replaced) still holds the peer URLs"
+                f" {', '.join(peer_urls)}: remove it first; nothing was added"
+            )
+        if found["name"] not in ("", name):
+            raise ChangeError(
+                f"member {found['id']} named {found['name']} holds the peer URLs"
+                f" {', '.join(peer_urls)}, not {name}: another member's; nothing was added"
+            )
+        return found
+
+    def add_learner(self, name, peer_urls, replaced_id, timeout=60):
+        """Add ``name`` with ``peer_urls`` as a learner; {'changed', 'id', 'is_learner'}.
+        When an earlier add of this replacement made it already (those peer URLs, not
+        ``replaced_id``, that name or none yet), that member, unchanged."""
+        found = self._added(name, peer_urls, replaced_id)
+        if found:
+            return {"changed": False, "id": found["id"], "is_learner": found["is_learner"]}
         argv = member_add_learner_argv(self.etcdctl, name, peer_urls)
         try:
             out = check_retrying(
                 argv, self.env, timeout, f"member add {name}", [UNHEALTHY_CLUSTER, *NO_LEADER_YET]
             )
         except EtcdctlError as exc:
-            there = self._with(peer_urls)
-            if there:  # applied, the answer lost
-                return {"changed": True, "id": there[0]["id"], "is_learner": there[0]["is_learner"]}
+            found = self._added(name, peer_urls, replaced_id)
+            if found:  # applied, the answer lost
+                return {"changed": True, "id": found["id"], "is_learner": found["is_learner"]}
             raise ChangeError(
                 f"etcd refused to add {name} as a learner: {exc.msg}", stderr=exc.stderr
             ) from None

@@ -4,11 +4,13 @@
 # PRIVATE to the kubedr.etcd collection: not a public API, may change without notice.
 # Python standard library only, Python 3.9+: it runs on the masters.
 """Ready a replaced master to join its cluster again as a new member, on that master
-(playbooks/replace-member.yml, after the survivors removed its old member and added it
-back as a learner):
+(after the survivors removed its old member and added it back as a learner), its static
+pods stopped: its etcd manifest lies moved aside, out of the kubelet's directory.
+Everything is checked before the first change - the manifest is out of the kubelet's
+directory and can be edited, no etcd runs on the data dir - then:
 
-1. this master proves its own etcd is gone: no process runs etcd on its data dir
-   (``_restore.etcd_processes_on``, by the directory's identity, container or not);
+1. (checked) this master proves its own etcd is gone: no process runs etcd on its data
+   dir (``_restore.etcd_processes_on``, by the directory's identity, container or not);
 2. its old ``member/`` is moved aside, inside the data dir, under the name a restore
    uses (``_restore.paths``: ``member.kubedr-<stamp>``) - never deleted; a data dir that
    is not there (a rebuilt master) is made, mode 0700;
@@ -90,7 +92,15 @@ def _make_data_dir(data_dir, check_mode):
     return True
 
 
-def _set_manifest(manifest, initial_cluster, keep_dir, check_mode):
+def _new_manifest(manifest, initial_cluster, kubelet_manifests_dir):
+    """(text as it is, text with the join flags, flags changed), before anything moves."""
+    directory = os.path.dirname(os.path.abspath(manifest))
+    if kubelet_manifests_dir and os.path.abspath(kubelet_manifests_dir) == directory:
+        raise JoinError(
+            f"{manifest} is in the kubelet's manifests directory: the kubelet could start"
+            " etcd while its data is moved aside. Stop the static pods first (the manifests"
+            " moved aside), then re-run; nothing was changed"
+        )
     try:
         with open(manifest, encoding="utf-8") as handle:
             text = handle.read()
@@ -99,7 +109,11 @@ def _set_manifest(manifest, initial_cluster, keep_dir, check_mode):
     try:
         new, changed = set_flags(text, join_flags(initial_cluster), where=manifest)
     except ManifestError as exc:
-        raise JoinError(str(exc)) from None
+        raise JoinError(f"{exc}; nothing was changed") from None
+    return text, new, changed
+
+
+def _write_manifest(manifest, new, changed, keep_dir, check_mode):
     kept = os.path.join(keep_dir, os.path.basename(manifest))
     if changed and not check_mode:
         if not os.path.exists(kept):  # the manifest as the user had it, once
@@ -113,17 +127,26 @@ def _set_manifest(manifest, initial_cluster, keep_dir, check_mode):
 
 
 def prepare_join(
-    data_dir, manifest, initial_cluster, stamp, keep_dir, check_mode=False, proc_root="/proc"
+    data_dir,
+    manifest,
+    initial_cluster,
+    stamp,
+    keep_dir,
+    check_mode=False,
+    proc_root="/proc",
+    kubelet_manifests_dir="/etc/kubernetes/manifests",
 ):
-    """Steps 1-3 above. Returns {'changed', 'data_dir_made', 'moved', 'to', 'manifest',
-    'changed_flags', 'kept'}; JoinError when a step cannot be done, nothing further
-    changed."""
+    """Steps 1-3 above, every check before the first change: the manifest must lie
+    outside ``kubelet_manifests_dir`` (moved aside with the static pods) and be editable.
+    Returns {'changed', 'data_dir_made', 'moved', 'to', 'manifest', 'changed_flags',
+    'kept'}; JoinError when a step cannot be done, nothing further changed."""
     if not initial_cluster or "=" not in initial_cluster:
         raise JoinError(f"{initial_cluster!r} is not an initial cluster (name=peer-url,...)")
+    _old, new, changed = _new_manifest(manifest, initial_cluster, kubelet_manifests_dir)
     _refuse_running(data_dir, proc_root)
     made = _make_data_dir(data_dir, check_mode)
     aside = _set_member_aside(data_dir, stamp, check_mode)
-    flags = _set_manifest(manifest, initial_cluster, keep_dir, check_mode)
+    flags = _write_manifest(manifest, new, changed, keep_dir, check_mode)
     return {
         "changed": bool(made or aside["moved"] or flags["changed_flags"]),
         "data_dir_made": made,

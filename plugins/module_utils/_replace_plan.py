@@ -27,6 +27,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (
+    PEER_PORT,
+    host_port,
+)
+
 
 class ReplaceRefused(Exception):
     """The replacement may not go ahead; ``problems`` lists every reason."""
@@ -56,6 +61,29 @@ def peer_keys(urls):
     return {_peer_key(url) for url in urls or []}
 
 
+def target_identity(host, member=None, address=None, name=None, peer_urls=None):
+    """Who the target inventory host's member is: ``name`` and ``peer_urls`` when the user
+    gave them, else its etcd manifest (``member``, the kubedr_etcd_member fact), else - a
+    master that is offline or rebuilt without a manifest - the inventory: its name and
+    ``https://<ansible_host>:2380``. {'host', 'name', 'peer_urls', 'source'}."""
+    if name and peer_urls:
+        return {"host": host, "name": name, "peer_urls": list(peer_urls), "source": "settings"}
+    if member and member.get("name"):
+        urls = member.get("initial_advertise_peer_urls") or member.get("listen_peer_urls") or []
+        return {
+            "host": host,
+            "name": name or member["name"],
+            "peer_urls": list(peer_urls or urls),
+            "source": "manifest",
+        }
+    return {
+        "host": host,
+        "name": name or host,
+        "peer_urls": list(peer_urls or [f"https://{host_port(address or host, PEER_PORT)}"]),
+        "source": "inventory",
+    }
+
+
 def survivor_view(host, members, status, alarms, healthy):
     """One master's own view: ``members`` (parse_member_list), ``status`` (its own
     endpoint's parse_endpoint_status entry), ``alarms`` (parse_alarm_list), ``healthy``
@@ -77,6 +105,15 @@ def _voting(view):
     return sorted(m["id"] for m in view["members"] if not m["is_learner"])
 
 
+def _membership(view):
+    """Every member a view lists, voting or learner: the views must agree on all of it."""
+    return sorted((m["id"], bool(m["is_learner"])) for m in view["members"])
+
+
+def _listed(view):
+    return ", ".join(f"{i}{' (learner)' if learner else ''}" for i, learner in _membership(view))
+
+
 def _describe(member):
     return f"{member['id']} ({member.get('name') or 'unstarted'}, {', '.join(member['peer_urls'])})"
 
@@ -92,11 +129,11 @@ def _agreement(views, problems):
                 " inventory's masters group"
             )
             return None
-        if _voting(view) != _voting(first):
+        if _membership(view) != _membership(first):
             problems.append(
-                f"{view['host']} and {first['host']} see different voting members"
-                f" ({', '.join(_voting(view))} / {', '.join(_voting(first))}): a membership"
-                " change is under way; wait for it, then re-run"
+                f"{view['host']} and {first['host']} see different members"
+                f" ({_listed(view)} / {_listed(first)}): a membership change is under way;"
+                " wait for it, then re-run"
             )
             return None
     leaders = {view["leader"] for view in views}
@@ -148,11 +185,16 @@ def _find_target(target, members, survivors, problems):
     return None
 
 
-def replace_plan(target, views, unreachable=None, force=False, target_view=None):
+def replace_plan(
+    target, views, unreachable=None, force=False, target_view=None, target_reached=True
+):
     """The plan to replace ``target`` ({'host', 'name', 'peer_urls', 'source'}), from the
     surviving masters' own ``views`` (survivor_view); ``unreachable``: {host: why} of
     masters other than the target that gave no view; ``target_view``: the target's own
-    view when its etcd answered. Returns {'target': {'host', 'id', 'name', 'peer_urls'},
+    view when its etcd answered; ``target_reached``: False when the target host itself
+    could not be reached - it then cannot show that its etcd is down, and only ``force``
+    (the user's word that the machine is off or its disk gone) lets the plan go on.
+    Returns {'target': {'host', 'id', 'name', 'peer_urls'},
     'cluster_id', 'leader', 'voting_before', 'voting_after', 'quorum_after',
     'answering_after', 'survivors', 'initial_cluster', 'forced'}; ReplaceRefused
     otherwise."""
@@ -181,7 +223,8 @@ def replace_plan(target, views, unreachable=None, force=False, target_view=None)
                 f" {view['member_id']}: two inventory hosts on one master; fix the inventory"
             )
         owners[view["member_id"]] = view["host"]
-    for member in members:
+    learners = {m["id"]: m for view in views for m in view["members"] if m["is_learner"]}
+    for member in learners.values():
         if member["is_learner"]:
             problems.append(
                 f"member {_describe(member)} is a learner: a member is added half way"
@@ -189,7 +232,10 @@ def replace_plan(target, views, unreachable=None, force=False, target_view=None)
                 f" etcdctl member remove {member['id']}, then re-run"
             )
     member = _find_target(target, members, owners, problems)
-    if shared["leader"] and shared["leader"] not in owners:
+    answering_leaders = set(owners)
+    if target_view is not None and target_view["healthy"] and not target_view["errors"]:
+        answering_leaders.add(target_view["member_id"])  # the target itself may lead
+    if shared["leader"] and shared["leader"] not in answering_leaders:
         problems.append(
             f"the surviving masters still follow {shared['leader']}, which does not answer"
             " through any of them (the leader just failed?): a new leader is being elected;"
@@ -242,26 +288,21 @@ def replace_plan(target, views, unreachable=None, force=False, target_view=None)
                     " is nothing to replace. To replace it anyway (a disk you no longer"
                     " trust), re-run with -e etcd_replace_force=true"
                 )
-        after = len([v for v in voting if v != member["id"]])
-        answering_after = len([v for v in answering if v != member["id"]])
+        if not target_reached and not force:
+            problems.append(
+                f"{target['host']} cannot be reached, so it cannot show that its etcd is down"
+                " (it may still run and serve, cut off only from this controller). If the"
+                " machine is off or its disk is gone, re-run with -e etcd_replace_force=true"
+            )
+        # the removal itself is a change the members before it agree on: a quorum of
+        # them must answer, the target not counted. The members left after it are one
+        # fewer, so that quorum of the answering is a quorum of theirs too
         answering_now = len([v for v in answering if v != member["id"]])
         if answering_now < quorum(len(voting)):
             problems.append(
                 f"{answering_now} of the {len(voting)} voting members answer without"
                 f" {target['host']}'s, fewer than the {quorum(len(voting))} a quorum needs to"
                 " agree on the removal: the cluster has lost quorum; restore it with"
-                " playbooks/restore-ha.yml"
-            )
-        elif answering_after == 0:
-            problems.append(
-                f"{target['host']}'s member is the only one that answers: removing it leaves"
-                " no etcd; restore the cluster with playbooks/restore-ha.yml instead"
-            )
-        elif answering_after < quorum(after):
-            problems.append(
-                f"after removing {target['host']}'s member, {answering_after} of the"
-                f" {after} members left answer, fewer than the {quorum(after)} a quorum"
-                " needs: bring the other members back first, or restore with"
                 " playbooks/restore-ha.yml"
             )
     if problems:
@@ -285,5 +326,7 @@ def replace_plan(target, views, unreachable=None, force=False, target_view=None)
         "answering_after": len([v for v in answering if v != member["id"]]),
         "survivors": [view["host"] for view in views],
         "initial_cluster": ",".join(f"{name}={url}" for name, url in initial),
-        "forced": bool(force and target_view is not None and target_view.get("healthy")),
+        "forced": bool(
+            force and (not target_reached or (target_view is not None and target_view["healthy"]))
+        ),
     }

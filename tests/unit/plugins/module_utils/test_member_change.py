@@ -38,11 +38,15 @@ def test_a_lost_member_is_replaced_and_every_step_run_again_changes_nothing(clus
     plan = replace_plan(target, views)
     leader = Member(cluster.etcdctl, cluster.clients["m1"], NO_TLS)
 
+    with pytest.raises(ChangeError, match=r"the one replaced.*still holds the peer URLs"):
+        leader.add_learner("m2", [cluster.peers["m2"]], old["m2"])
     assert leader.remove(plan["target"]["id"])["changed"] is True
     assert leader.remove(plan["target"]["id"])["changed"] is False
-    added = leader.add_learner("m2", [cluster.peers["m2"]])
+    added = leader.add_learner("m2", [cluster.peers["m2"]], old["m2"])
     assert added["changed"] and added["is_learner"] and added["id"] != old["m2"]
-    assert leader.add_learner("m2", [cluster.peers["m2"]]) == dict(added, changed=False)
+    assert leader.add_learner("m2", [cluster.peers["m2"]], old["m2"]) == dict(added, changed=False)
+    with pytest.raises(ChangeError, match=r"holds the peer URLs .* not m1"):
+        leader.add_learner("m1", [cluster.peers["m3"]], old["m2"])
     with pytest.raises(ChangeError, match=r"was not promoted.*in sync") as early:
         leader.promote(added["id"], timeout=1)
     assert early.value.details["not_ready"] is True
@@ -88,7 +92,7 @@ def test_a_learner_that_never_starts_is_removed_again_by_its_id(cluster):
     member = Member(cluster.etcdctl, cluster.clients["m1"], NO_TLS)
     gone = {m["name"]: m["id"] for m in cluster.members()["members"]}["m2"]
     member.remove(gone)
-    added = member.add_learner("m2", [cluster.peers["m2"]])
+    added = member.add_learner("m2", [cluster.peers["m2"]], gone)
     with pytest.raises(ChangeError):
         member.promote(added["id"], timeout=2)
     assert member.remove(added["id"])["changed"] is True

@@ -38,6 +38,7 @@ def master(tmp_path):
 
 
 def run(master, **kwargs):
+    kwargs.setdefault("kubelet_manifests_dir", "/etc/kubernetes/manifests")
     return prepare_join(
         str(master["data"]), str(master["manifest"]), CLUSTER, STAMP, str(master["keep"]), **kwargs
     )
@@ -107,13 +108,21 @@ def test_killed_between_the_rename_and_the_manifest_the_rerun_finishes(master):
     ]
 
 
-def test_a_manifest_that_cannot_be_edited_safely_is_refused(master):
+def test_a_manifest_that_cannot_be_edited_safely_is_refused_before_anything_moves(master):
     text = (
         master["manifest"]
         .read_text()
         .replace("- --initial-cluster=cp-b=https://10.0.0.2:2380", "- --initial-cluster\n    - x=y")
     )
     master["manifest"].write_text(text)
-    with pytest.raises(JoinError, match="value apart"):
+    with pytest.raises(JoinError, match=r"value apart.*nothing was changed"):
         run(master)
     assert master["manifest"].read_text() == text
+    assert (master["data"] / "member" / "snap" / "db").exists()
+    assert not (master["data"] / f"member.kubedr-{STAMP}").exists()
+
+
+def test_a_manifest_the_kubelet_still_runs_is_refused_before_anything_moves(master):
+    with pytest.raises(JoinError, match="in the kubelet's manifests directory"):
+        run(master, kubelet_manifests_dir=str(master["manifest"].parent))
+    assert (master["data"] / "member").is_dir()

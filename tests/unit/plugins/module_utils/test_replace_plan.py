@@ -140,7 +140,12 @@ def test_any_alarm_is_refused_a_corrupt_target_says_disarm_and_re_run():
 
 def test_survivors_that_disagree_on_the_members_or_leader_are_refused():
     problems = refused(target(), [view("cp-a"), view("cp-c", hosts=("cp-a", "cp-c"))])
-    assert any("see different voting members" in p for p in problems)
+    assert any("see different members" in p for p in problems)
+    # a learner one survivor lists and the other does not yet
+    late = view("cp-c")
+    late["members"] = late["members"] + [dict(member("cp-d", learner=True), name="")]
+    problems = refused(target(), [view("cp-a"), late])
+    assert any("see different members" in p and "(learner)" in p for p in problems)
     problems = refused(target(), [view("cp-a"), view("cp-c", leader="cp-c")])
     assert any("do not follow one leader" in p for p in problems)
     problems = refused(target(), [view("cp-a"), view("cp-c", cluster_id="d" * 16)])
@@ -150,6 +155,10 @@ def test_survivors_that_disagree_on_the_members_or_leader_are_refused():
 def test_a_leader_no_survivor_is_is_an_election_under_way():
     problems = refused(target(), [view("cp-a", leader="cp-b"), view("cp-c", leader="cp-b")])
     assert any(f"still follow {IDS['cp-b']}" in p and "re-run in a few" in p for p in problems)
+    # the target leads and answers, healthy: no election; replaced with force
+    views = [view("cp-a", leader="cp-b"), view("cp-c", leader="cp-b")]
+    plan = R.replace_plan(target(), views, target_view=view("cp-b", leader="cp-b"), force=True)
+    assert plan["forced"] is True and plan["leader"] == IDS["cp-b"]
 
 
 def test_a_survivor_whose_own_etcd_is_unhealthy_is_refused():
@@ -185,3 +194,23 @@ def test_two_inventory_hosts_answering_as_one_member_are_refused():
 @pytest.mark.parametrize("voting,majority", [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3)])
 def test_quorum(voting, majority):
     assert R.quorum(voting) == majority
+
+
+def test_the_targets_identity_from_settings_manifest_or_inventory():
+    manifest = {"name": "m-b", "initial_advertise_peer_urls": ["https://10.0.0.2:2380"]}
+    assert R.target_identity("cp-b", manifest, "10.0.0.2") == {
+        "host": "cp-b",
+        "name": "m-b",
+        "peer_urls": ["https://10.0.0.2:2380"],
+        "source": "manifest",
+    }
+    rebuilt = R.target_identity("cp-b", None, "fd00::2")
+    assert rebuilt["peer_urls"] == ["https://[fd00::2]:2380"] and rebuilt["name"] == "cp-b"
+    assert rebuilt["source"] == "inventory"
+    given = R.target_identity("cp-b", manifest, None, name="x", peer_urls=["https://h:12380"])
+    assert given == {
+        "host": "cp-b",
+        "name": "x",
+        "peer_urls": ["https://h:12380"],
+        "source": "settings",
+    }
