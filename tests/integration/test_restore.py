@@ -28,9 +28,9 @@ RESTORE = "playbooks/restore-ha.yml"
 SNAPSHOT_DIR = STATE_DIR
 
 
-def restore_and_check(lab, backup, report_dir):
+def restore_and_check(lab, backup, report_dir, *extra):
     rc, data, err = lab.ansible_playbook(
-        RESTORE, *backup.args("-e", f"etcd_restore_report_dir={report_dir}")
+        RESTORE, *backup.args("-e", f"etcd_restore_report_dir={report_dir}", *extra)
     )
     assert rc == 0, f"{err}\n{json.dumps(data)[-3000:]}"
     after = lab.digest()
@@ -137,12 +137,15 @@ def test_plan_only_and_check_mode_change_nothing(lab, tmp_path):
     assert state(lab) == before
 
 
-# CI runs two corners of the matrix; KUBEDR_FULL_MATRIX=1 runs all four.
-MATRIX = [(1, "3.4"), (5, "3.5")]
-if os.environ.get("KUBEDR_FULL_MATRIX") == "1":
-    MATRIX += [(1, "3.5"), (5, "3.4")]
+# Other shapes than the 3 masters of every other test: KUBEDR_FULL_MATRIX=1 runs them
+# (one and five masters on both versions; each needs a lab of its own shape). The
+# cut-over's order over more masters is covered by the unit tests of the plan.
+MATRIX = [(1, "3.4"), (5, "3.5"), (1, "3.5"), (5, "3.4")]
 
 
+@pytest.mark.skipif(
+    os.environ.get("KUBEDR_FULL_MATRIX") != "1", reason="other lab shapes: KUBEDR_FULL_MATRIX=1"
+)
 @pytest.mark.parametrize(("masters", "version"), MATRIX)
 def test_one_and_five_masters(labs, masters, version, tmp_path):
     lab = labs.get(masters, version)
@@ -290,6 +293,9 @@ def test_a_state_dir_two_masters_share_is_refused_before_anything_changes(on_34_
     assert sorted(str(p) for p in shared.rglob("journal.json")) == journals_before
 
 
+@pytest.mark.skipif(
+    os.environ.get("KUBEDR_FULL_MATRIX") != "1", reason="the stage one master at a time: slow"
+)
 def test_one_fork_for_three_masters_restores_all_the_same(on_34_only, tmp_path):
     """--forks 1: the cut-over is driven one master at a time from the controller, so a
     master never waits on one without a worker; the stage only takes longer."""
