@@ -29,7 +29,9 @@ from urllib.parse import urlsplit
 
 from ansible_collections.kubedr.etcd.plugins.module_utils._etcd_manifest import (
     PEER_PORT,
+    ManifestError,
     host_port,
+    url_host,
 )
 
 
@@ -47,14 +49,16 @@ def quorum(voting):
 
 
 def _peer_key(url):
-    """A peer URL compared as etcd compares them: scheme, host (lowercase, IPv6 without
-    brackets) and port, the path ignored."""
+    """A peer URL as two spellings of one URL compare equal: scheme, host (as the manifest
+    reader writes hosts: ``_etcd_manifest.url_host``, IPv6 in its canonical form) and
+    port, the path ignored."""
     parts = urlsplit(str(url).strip())
     try:
         port = parts.port
-    except ValueError:
-        port = None
-    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+        host = url_host(str(url))
+    except (ValueError, ManifestError):
+        port, host = None, (parts.hostname or "").lower()
+    return (parts.scheme.lower(), host, port)
 
 
 def peer_keys(urls):

@@ -69,6 +69,7 @@ def test_a_peer_url_written_otherwise_is_the_same_url():
         target(peer_urls=["HTTPS://10.0.0.2:2380/"]), [view("cp-a"), view("cp-c")]
     )
     assert plan["target"]["id"] == IDS["cp-b"]
+    assert R.peer_keys(["https://[FD00:0:0::2]:2380"]) == R.peer_keys(["https://[fd00::2]:2380"])
 
 
 def test_five_masters_one_down_keeps_quorum():
