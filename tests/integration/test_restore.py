@@ -47,7 +47,9 @@ def restore_and_check(lab, backup, report_dir, *extra):
     return data, report, after
 
 
-@pytest.mark.every_etcd
+# On 3.5 by default: on 3.4 the same restore under the realistic kubelet runs as the
+# mid-start kill point (killed, then resumed to the backup's digest); both versions with
+# KUBEDR_FULL_MATRIX=1.
 def test_restore_ha_brings_every_key_and_value_back(lab, tmp_path):
     backup = Backup(lab, tmp_path)
     ids_before = member_ids(lab)
